@@ -1,0 +1,320 @@
+//! References to file data. The tree never owns a copy of a file's bytes.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A shared, immutable buffer that file data points into: the memory map of
+/// the (decompressed) input tarball, or any owned bytes.
+pub type Backing = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// One stored run of a sparse file: `len` bytes that belong at `logical` in
+/// the file and sit at `stored` in the backing buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub logical: u64,
+    pub stored: u64,
+    pub len: u64,
+}
+
+/// Where a regular file's bytes come from.
+#[derive(Clone)]
+pub enum Source {
+    /// Every byte is zero (this is also the empty file).
+    Zeros,
+    /// The bytes sit contiguously at `offset` in `backing`.
+    Range { backing: Backing, offset: u64 },
+    /// Data extents in `backing`, sorted and non-overlapping; the gaps are holes.
+    Sparse {
+        backing: Backing,
+        extents: Arc<[Extent]>,
+    },
+    /// A file on the host, read when an encoder needs it.
+    Host(Arc<Path>),
+    /// A small owned buffer (overlay-created files, decompressed inputs).
+    Bytes(Arc<[u8]>),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Zeros => f.write_str("Zeros"),
+            Source::Range { offset, .. } => write!(f, "Range(@{offset})"),
+            Source::Sparse { extents, .. } => write!(f, "Sparse({} extents)", extents.len()),
+            Source::Host(p) => write!(f, "Host({})", p.display()),
+            Source::Bytes(b) => write!(f, "Bytes({})", b.len()),
+        }
+    }
+}
+
+/// A regular file's contents: its size and where the bytes are.
+#[derive(Debug, Clone)]
+pub struct FileData {
+    size: u64,
+    source: Source,
+}
+
+impl FileData {
+    pub fn empty() -> Self {
+        FileData {
+            size: 0,
+            source: Source::Zeros,
+        }
+    }
+
+    pub fn zeros(size: u64) -> Self {
+        FileData {
+            size,
+            source: Source::Zeros,
+        }
+    }
+
+    pub fn bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
+        FileData {
+            size: bytes.len() as u64,
+            source: Source::Bytes(bytes),
+        }
+    }
+
+    pub fn host(path: impl Into<Arc<Path>>, size: u64) -> Self {
+        FileData {
+            size,
+            source: Source::Host(path.into()),
+        }
+    }
+
+    /// `size` bytes at `offset` of `backing`, or `None` if that range does
+    /// not lie inside the buffer.
+    pub fn range(backing: Backing, offset: u64, size: u64) -> Option<Self> {
+        let end = offset.checked_add(size)?;
+        if end > (*backing).as_ref().len() as u64 {
+            return None;
+        }
+        Some(FileData {
+            size,
+            source: Source::Range { backing, offset },
+        })
+    }
+
+    /// A sparse file of `size` bytes, or `None` if an extent lies outside the
+    /// backing buffer or the file, or the extents overlap or are unsorted.
+    pub fn sparse(backing: Backing, extents: Vec<Extent>, size: u64) -> Option<Self> {
+        let buf_len = (*backing).as_ref().len() as u64;
+        let mut logical_end = 0u64;
+        for e in &extents {
+            if e.logical < logical_end
+                || e.logical.checked_add(e.len)? > size
+                || e.stored.checked_add(e.len)? > buf_len
+            {
+                return None;
+            }
+            logical_end = e.logical.checked_add(e.len)?;
+        }
+        Some(FileData {
+            size,
+            source: Source::Sparse {
+                backing,
+                extents: extents.into(),
+            },
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The whole contents as one borrowed slice, when they are in memory and
+    /// contiguous (the common case for a plain tarball input).
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        match &self.source {
+            Source::Zeros if self.size == 0 => Some(&[]),
+            Source::Range { backing, offset } => {
+                let buf = (**backing).as_ref();
+                // In range by construction.
+                let start = usize::try_from(*offset).ok()?;
+                let len = usize::try_from(self.size).ok()?;
+                buf.get(start..start.checked_add(len)?)
+            }
+            Source::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Fills `buf` with the bytes at `offset`; reading past the end is an error.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= self.size)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))?;
+        match &self.source {
+            Source::Zeros => buf.fill(0),
+            Source::Range {
+                backing,
+                offset: base,
+            } => {
+                let src = (**backing).as_ref();
+                let start = to_usize(base.checked_add(offset))?;
+                let stop = to_usize(base.checked_add(end))?;
+                buf.copy_from_slice(&src[start..stop]);
+            }
+            Source::Bytes(b) => {
+                buf.copy_from_slice(&b[to_usize(Some(offset))?..to_usize(Some(end))?]);
+            }
+            Source::Sparse { backing, extents } => {
+                buf.fill(0);
+                let src = (**backing).as_ref();
+                for e in extents.iter() {
+                    let e_end = e.logical.saturating_add(e.len);
+                    let lo = e.logical.max(offset);
+                    let hi = e_end.min(end);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let from = to_usize(e.stored.checked_add(lo - e.logical))?;
+                    let n = to_usize(Some(hi - lo))?;
+                    let at = to_usize(Some(lo - offset))?;
+                    buf[at..at + n].copy_from_slice(&src[from..from + n]);
+                }
+            }
+            Source::Host(path) => {
+                let file = File::open(path)?;
+                file.read_exact_at(buf, offset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A streaming reader over the contents.
+    pub fn reader(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        if let Some(slice) = self.as_slice() {
+            return Ok(Box::new(slice));
+        }
+        match &self.source {
+            Source::Host(path) => {
+                let file = File::open(path)?;
+                Ok(Box::new(ExactReader {
+                    inner: file.take(self.size),
+                    left: self.size,
+                }))
+            }
+            _ => Ok(Box::new(ChunkReader { data: self, pos: 0 })),
+        }
+    }
+
+    /// Copies the contents into `out`, failing if a host file changed size.
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(slice) = self.as_slice() {
+            return out.write_all(slice);
+        }
+        let copied = io::copy(&mut self.reader()?, out)?;
+        if copied != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("file shrank: expected {} bytes, read {copied}", self.size),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the whole contents into memory.
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0).min(1 << 30));
+        self.write_to(&mut v)?;
+        Ok(v)
+    }
+}
+
+fn to_usize(v: Option<u64>) -> io::Result<usize> {
+    v.and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))
+}
+
+/// Reads a non-contiguous source in chunks through `read_at`.
+struct ChunkReader<'a> {
+    data: &'a FileData,
+    pos: u64,
+}
+
+impl Read for ChunkReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.data.size.saturating_sub(self.pos);
+        let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.data.read_at(self.pos, &mut buf[..n])?;
+        self.pos = self.pos.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+/// A host file read to its recorded size: a file that shrank is an error
+/// instead of a silently short image member.
+struct ExactReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("file shrank: {} bytes missing", self.left),
+            ));
+        }
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_reads_holes_as_zeros() {
+        let backing: Backing = Arc::new(b"xxABCDyyEF".to_vec());
+        let extents = vec![
+            Extent {
+                logical: 2,
+                stored: 2,
+                len: 4,
+            },
+            Extent {
+                logical: 10,
+                stored: 8,
+                len: 2,
+            },
+        ];
+        let data = FileData::sparse(backing, extents, 14).unwrap();
+        assert_eq!(data.to_vec().unwrap(), b"\0\0ABCD\0\0\0\0EF\0\0");
+        let mut mid = [0u8; 3];
+        data.read_at(5, &mut mid).unwrap();
+        assert_eq!(&mid, b"D\0\0");
+    }
+
+    #[test]
+    fn range_outside_backing_is_refused() {
+        let backing: Backing = Arc::new(vec![0u8; 10]);
+        assert!(FileData::range(backing.clone(), 8, 3).is_none());
+        assert!(FileData::range(backing.clone(), u64::MAX, 2).is_none());
+        assert_eq!(
+            FileData::range(backing, 8, 2)
+                .unwrap()
+                .as_slice()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}
