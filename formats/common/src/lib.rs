@@ -20,7 +20,7 @@ mod tree;
 mod view;
 
 pub use data::{Backing, Extent, FileData, Source};
-pub use encoder::{Encoder, Report};
+pub use encoder::{Encoder, Plain, Report, Sink};
 pub use error::{Error, Result};
 pub use overlay::Overlay;
 pub use path::{PathError, display_path, escape_bytes, normalize_path};
