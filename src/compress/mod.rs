@@ -1,0 +1,1 @@
+//! Outer compression (owned by the compress work).

@@ -1,0 +1,1 @@
+//! U-Boot legacy image wrapper.
