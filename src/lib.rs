@@ -1,7 +1,17 @@
 //! rootforge: build every root filesystem image a build needs from one
 //! in-memory tree, natively and in parallel.
+//!
+//! The flow is `input` (tarball, stdin or directory → [`common::Tree`]) →
+//! per-image `overlay`s → `pipeline` (encoders from the `formats/` crates,
+//! outer `compress`ion, atomic output) → files. `cli` ties it to the
+//! command line.
 
+pub mod cli;
 pub mod compress;
+pub mod input;
+pub mod inspect;
+pub mod overlay;
+pub mod pipeline;
 pub mod uimage;
 
 pub use rootforge_common as common;

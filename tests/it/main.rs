@@ -1,3 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod bad_input;
+mod images;
 mod util;
+mod vm;

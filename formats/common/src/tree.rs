@@ -458,6 +458,23 @@ impl TreeBuilder {
         self.get_mut(id)
     }
 
+    /// Clamps every mtime to `max` (`SOURCE_DATE_EPOCH` semantics).
+    pub fn clamp_mtimes(&mut self, max: Time) {
+        for inode in &mut self.inodes {
+            if inode.meta.mtime > max {
+                inode.meta.mtime = max;
+            }
+        }
+    }
+
+    /// Sets every inode's owner to root (`--all-root`, Buildroot's first step).
+    pub fn chown_all(&mut self, uid: u32, gid: u32) {
+        for inode in &mut self.inodes {
+            inode.meta.uid = uid;
+            inode.meta.gid = gid;
+        }
+    }
+
     pub fn finish(self) -> Tree {
         Tree {
             inodes: self.inodes,

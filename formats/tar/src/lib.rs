@@ -5,5 +5,5 @@
 mod read;
 mod write;
 
-pub use read::{read, ReadOptions};
+pub use read::{read, Ingest, ReadOptions};
 pub use write::TarEncoder;

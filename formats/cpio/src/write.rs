@@ -1,0 +1,467 @@
+//! The newc/crc writer.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+
+use rootforge_common::{
+    Content, Encoder, Entry, Error, FileData, InodeId, Report, Result, Sink, Source, View, Xattr,
+    display_path, escape_bytes,
+};
+
+use crate::header::{CpioFormat, Header, byte_sum, padding};
+use crate::{PATH_MAX, TRAILER};
+
+/// The format name used in errors.
+const FORMAT: &str = "cpio";
+/// Headers and small files are gathered into one buffer and handed to the
+/// sink in writes of at least this size.
+const FLUSH_AT: usize = 256 << 10;
+/// File data at least this long goes to the sink directly, without a copy.
+const DIRECT_AT: usize = 64 << 10;
+/// The archive is padded to a multiple of this, as GNU cpio and
+/// `gen_init_cpio` do.
+const BLOCK: u64 = 512;
+
+/// Writes a view as a newc (or crc) archive in `find . | LC_ALL=C sort`
+/// order, the root first as `.`, with the choices of
+/// `cpio --reproducible -H newc`: inodes renumbered in member order (from 1,
+/// where GNU cpio starts at 0) with one number per hard-link group, device
+/// fields 0:0, hard-link data on the last name of the group (GNU cpio also
+/// moves the earlier names next to it; they stay in sorted order here), and
+/// the output padded to 512 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpioEncoder {
+    pub format: CpioFormat,
+}
+
+/// One archive member, decided before anything is written.
+struct Member {
+    entry: Entry,
+    ino: u32,
+    mtime: u32,
+    /// Whether a regular file's data goes with this name (the last name of
+    /// its hard-link group).
+    carries_data: bool,
+}
+
+/// What follows a member's name.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    File(&'a FileData),
+    /// A symlink's target, without a NUL.
+    Target(&'a [u8]),
+    Empty,
+}
+
+struct Plan {
+    members: Vec<Member>,
+    warnings: Vec<String>,
+}
+
+impl Encoder for CpioEncoder {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn check(&self, view: &View<'_>) -> Result<()> {
+        plan(view).map(drop)
+    }
+
+    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
+        let plan = plan(view)?;
+        let mut w = Batch::new(out);
+        for m in &plan.members {
+            self.write_member(view, m, &mut w)?;
+        }
+        let trailer = Header {
+            nlink: 1,
+            namesize: name_size(TRAILER)?,
+            ..Header::default()
+        };
+        w.put(&trailer.encode(self.format));
+        w.put(TRAILER);
+        w.put(&[0]);
+        w.pad(BLOCK);
+        w.finish()?;
+        Ok(Report {
+            bytes: w.pos(),
+            warnings: plan.warnings,
+        })
+    }
+}
+
+impl CpioEncoder {
+    fn write_member(&self, view: &View<'_>, m: &Member, w: &mut Batch<'_>) -> Result<()> {
+        let inode = view.inode(m.entry.ino);
+        let name: &[u8] = if m.entry.path.is_empty() {
+            b"."
+        } else {
+            &m.entry.path
+        };
+        let body = match &inode.content {
+            Content::File(data) if m.carries_data => Body::File(data),
+            Content::Symlink(target) => Body::Target(target),
+            _ => Body::Empty,
+        };
+        let (filesize, check) = match body {
+            Body::File(data) => {
+                let check = match self.format {
+                    CpioFormat::Crc => checksum(data).map_err(|e| read_error(&m.entry, e))?,
+                    CpioFormat::Newc => 0,
+                };
+                (checked_size(&m.entry, data.size())?, check)
+            }
+            Body::Target(target) => (checked_size(&m.entry, target.len() as u64)?, 0),
+            Body::Empty => (0, 0),
+        };
+        let (rdev_major, rdev_minor) = inode.rdev().unwrap_or((0, 0));
+        let header = Header {
+            ino: m.ino,
+            mode: inode.mode(),
+            uid: inode.meta.uid,
+            gid: inode.meta.gid,
+            nlink: m.entry.nlink,
+            mtime: m.mtime,
+            filesize,
+            dev_major: 0,
+            dev_minor: 0,
+            rdev_major,
+            rdev_minor,
+            namesize: name_size(name)?,
+            check,
+        };
+        w.put(&header.encode(self.format));
+        w.put(name);
+        w.put(&[0]);
+        w.pad(4);
+        match body {
+            Body::File(data) => w.data(&m.entry, data)?,
+            Body::Target(target) => w.put(target),
+            Body::Empty => {}
+        }
+        w.pad(4);
+        w.end_entry()
+    }
+}
+
+/// Checks every entry against the format's limits and decides inode numbers,
+/// clamped times and where hard-link data goes, before a byte is written.
+fn plan(view: &View<'_>) -> Result<Plan> {
+    let entries = view.sorted_entries();
+
+    // The data of a hard-link group goes with its last name.
+    let mut last_seen = HashSet::new();
+    let mut carries_data = vec![false; entries.len()];
+    for (e, carries) in entries.iter().zip(&mut carries_data).rev() {
+        *carries = e.nlink < 2 || last_seen.insert(e.ino);
+    }
+
+    let mut members = Vec::with_capacity(entries.len());
+    let mut group_ino: HashMap<InodeId, u32> = HashMap::new();
+    let mut next_ino = Some(1u32);
+    let mut clamped = Clamped::default();
+    let mut dropped = Dropped::default();
+    for (entry, carries_data) in entries.into_iter().zip(carries_data) {
+        let inode = view.inode(entry.ino);
+        check_entry(&entry, &inode.content)?;
+
+        let linked = entry.nlink >= 2 && !matches!(inode.content, Content::Dir(_));
+        let ino = match group_ino.get(&entry.ino) {
+            Some(&ino) if linked => ino,
+            _ => {
+                let ino = next_ino.ok_or_else(|| Error::Limit {
+                    path: display_path(&entry.path),
+                    format: FORMAT,
+                    what: "inode count",
+                    value: u64::from(u32::MAX) + 1,
+                    limit: u64::from(u32::MAX),
+                })?;
+                next_ino = ino.checked_add(1);
+                if linked {
+                    group_ino.insert(entry.ino, ino);
+                }
+                dropped.note(&entry, &inode.xattrs);
+                ino
+            }
+        };
+
+        let sec = inode.meta.mtime.sec;
+        let mtime = u32::try_from(sec).unwrap_or_else(|_| {
+            clamped.note(&entry, sec);
+            if sec < 0 { 0 } else { u32::MAX }
+        });
+        members.push(Member {
+            entry,
+            ino,
+            mtime,
+            carries_data,
+        });
+    }
+    let warnings = [dropped.warning(), clamped.warning()]
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(Plan { members, warnings })
+}
+
+/// What the format (and the kernel's unpacker) cannot hold.
+fn check_entry(entry: &Entry, content: &Content) -> Result<()> {
+    let limit = |what, value: usize, limit: usize| Error::Limit {
+        path: display_path(&entry.path),
+        format: FORMAT,
+        what,
+        value: value as u64,
+        limit: limit as u64,
+    };
+    let unsupported = |what: &str| Error::Unsupported {
+        path: display_path(&entry.path),
+        format: FORMAT,
+        what: what.to_owned(),
+    };
+    // The root is stored as ".", which always fits.
+    if entry.path.len() >= PATH_MAX {
+        return Err(limit("name length", entry.path.len(), PATH_MAX - 1));
+    }
+    if entry.path.contains(&0) {
+        return Err(unsupported("a NUL byte in a name"));
+    }
+    match content {
+        Content::File(data) => checked_size(entry, data.size()).map(drop),
+        Content::Symlink(target) if target.len() >= PATH_MAX => {
+            Err(limit("symlink target length", target.len(), PATH_MAX - 1))
+        }
+        Content::Symlink(target) if target.contains(&0) => {
+            Err(unsupported("a NUL byte in a symlink target"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Counts mtimes outside the 32-bit unsigned range, for one warning.
+#[derive(Default)]
+struct Clamped {
+    count: u64,
+    first: Option<(String, i64)>,
+}
+
+impl Clamped {
+    fn note(&mut self, entry: &Entry, sec: i64) {
+        self.count = self.count.saturating_add(1);
+        self.first
+            .get_or_insert_with(|| (display_path(&entry.path), sec));
+    }
+
+    fn warning(self) -> Option<String> {
+        let (path, sec) = self.first?;
+        Some(format!(
+            "cpio stores mtimes as unsigned 32-bit seconds (1970 to 2106): clamped {} \
+             entries (first: {path} at {sec})",
+            self.count
+        ))
+    }
+}
+
+/// Counts xattrs the format has no place for, for one warning.
+#[derive(Default)]
+struct Dropped {
+    xattrs: u64,
+    entries: u64,
+    first: Option<String>,
+}
+
+impl Dropped {
+    /// Called once per inode (its first name).
+    fn note(&mut self, entry: &Entry, xattrs: &[Xattr]) {
+        let Some(x) = xattrs.first() else { return };
+        self.xattrs = self.xattrs.saturating_add(xattrs.len() as u64);
+        self.entries = self.entries.saturating_add(1);
+        self.first.get_or_insert_with(|| {
+            format!("{} {}", display_path(&entry.path), escape_bytes(&x.name))
+        });
+    }
+
+    fn warning(self) -> Option<String> {
+        let first = self.first?;
+        Some(format!(
+            "cpio cannot store xattrs: dropped {} xattrs on {} entries (first: {first})",
+            self.xattrs, self.entries
+        ))
+    }
+}
+
+fn checked_size(entry: &Entry, size: u64) -> Result<u32> {
+    u32::try_from(size).map_err(|_| Error::Limit {
+        path: display_path(&entry.path),
+        format: FORMAT,
+        what: "file size",
+        value: size,
+        limit: u64::from(u32::MAX),
+    })
+}
+
+fn name_size(name: &[u8]) -> Result<u32> {
+    name.len()
+        .checked_add(1)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| Error::Limit {
+            path: display_path(name),
+            format: FORMAT,
+            what: "name length",
+            value: name.len() as u64,
+            limit: (PATH_MAX - 1) as u64,
+        })
+}
+
+fn read_error(entry: &Entry, e: io::Error) -> Error {
+    Error::io(format!("reading {}", display_path(&entry.path)), e)
+}
+
+/// The crc format's sum over a file's bytes. Data that is not one slice in
+/// memory (a host file, a sparse file) is read once here and once to write.
+fn checksum(data: &FileData) -> io::Result<u32> {
+    if let Some(slice) = data.as_slice() {
+        return Ok(byte_sum(0, slice));
+    }
+    if let Source::Zeros = data.source() {
+        return Ok(0);
+    }
+    let mut reader = data.reader()?;
+    let mut chunk = vec![0u8; DIRECT_AT];
+    let mut sum = 0u32;
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sum = byte_sum(sum, &chunk[..n]);
+        total = total.saturating_add(n as u64);
+    }
+    expect_size(data, total)?;
+    Ok(sum)
+}
+
+fn expect_size(data: &FileData, got: u64) -> io::Result<()> {
+    if got == data.size() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("expected {} bytes, read {got}", data.size()),
+    ))
+}
+
+/// Gathers small writes into large ones. Boundaries are marked only where
+/// the buffer has just been flushed at the end of an entry: marking one
+/// after every entry would force a flush per entry and undo the batching,
+/// while this still gives a splitter a cut at least every `FLUSH_AT` bytes
+/// and after every large file.
+struct Batch<'a> {
+    sink: &'a mut dyn Sink,
+    buf: Vec<u8>,
+    /// Bytes already handed to the sink.
+    flushed: u64,
+    /// The sink has received bytes since the last boundary mark.
+    unmarked: bool,
+}
+
+impl<'a> Batch<'a> {
+    fn new(sink: &'a mut dyn Sink) -> Self {
+        Batch {
+            sink,
+            buf: Vec::with_capacity(FLUSH_AT + DIRECT_AT),
+            flushed: 0,
+            unmarked: false,
+        }
+    }
+
+    /// Bytes of the archive so far.
+    fn pos(&self) -> u64 {
+        self.flushed.saturating_add(self.buf.len() as u64)
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn pad(&mut self, align: u64) {
+        // Less than `align` bytes.
+        let n = usize::try_from(padding(self.pos(), align)).unwrap_or(0);
+        self.buf.resize(self.buf.len().saturating_add(n), 0);
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.sink.write_all(&self.buf).map_err(write_error)?;
+        self.flushed = self.pos();
+        self.buf.clear();
+        self.unmarked = true;
+        Ok(())
+    }
+
+    /// A file's bytes: small in-memory ones are batched, large ones go to
+    /// the sink straight from their slice, anything else is streamed
+    /// through the buffer.
+    fn data(&mut self, entry: &Entry, data: &FileData) -> Result<()> {
+        if let Some(slice) = data.as_slice() {
+            if slice.len() < DIRECT_AT {
+                self.put(slice);
+                return Ok(());
+            }
+            self.flush()?;
+            self.sink.write_all(slice).map_err(write_error)?;
+            self.flushed = self.flushed.saturating_add(slice.len() as u64);
+            return Ok(());
+        }
+        let mut reader = data.reader().map_err(|e| read_error(entry, e))?;
+        let mut total = 0u64;
+        loop {
+            if self.buf.len() >= FLUSH_AT {
+                self.flush()?;
+            }
+            let start = self.buf.len();
+            self.buf.resize(start.saturating_add(DIRECT_AT), 0);
+            let read = reader.read(&mut self.buf[start..]);
+            self.buf
+                .truncate(start.saturating_add(*read.as_ref().unwrap_or(&0)));
+            match read {
+                Ok(0) => break,
+                Ok(n) => total = total.saturating_add(n as u64),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(entry, e)),
+            }
+        }
+        expect_size(data, total).map_err(|e| read_error(entry, e))
+    }
+
+    /// Called after an entry and its padding: flushes a full buffer, and
+    /// marks a boundary if the sink has received bytes since the last mark.
+    fn end_entry(&mut self) -> Result<()> {
+        if self.buf.len() >= FLUSH_AT || self.unmarked {
+            self.flush()?;
+        }
+        self.mark()
+    }
+
+    /// Hands everything to the sink and marks the end.
+    fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.mark()
+    }
+
+    fn mark(&mut self) -> Result<()> {
+        if self.unmarked {
+            self.sink.boundary().map_err(write_error)?;
+            self.unmarked = false;
+        }
+        Ok(())
+    }
+}
+
+fn write_error(e: io::Error) -> Error {
+    Error::io("writing the cpio image", e)
+}

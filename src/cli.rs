@@ -1,0 +1,475 @@
+//! The command line and the TOML config file, merged into one build plan.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use rootforge_common::{Encoder, Overlay, Time};
+use serde::Deserialize;
+
+use crate::compress::Compression;
+use crate::input::{self, Source};
+use crate::overlay;
+use crate::pipeline::{self, ImageJob, ProgressMode};
+use crate::uimage::UimageArch;
+
+/// rootforge turns one root filesystem into every image a build needs, natively
+/// and in parallel, with no external tools.
+#[derive(Debug, Parser)]
+#[command(name = "rootforge", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build images from a rootfs tarball, a directory or stdin.
+    Build(BuildArgs),
+    /// Print one line per entry of an image: type, mode, uid, gid, size,
+    /// sha256 / link target / device numbers, mtime and path.
+    Inspect {
+        /// An image rootforge can read back (cpio or tar, optionally
+        /// compressed or U-Boot wrapped).
+        image: PathBuf,
+    },
+}
+
+/// The image formats rootforge writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Cpio,
+    Tar,
+}
+
+impl Format {
+    pub const ALL: [Format; 2] = [Format::Cpio, Format::Tar];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cpio => "cpio",
+            Format::Tar => "tar",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown format `{s}` (this build writes: cpio, tar)"))
+    }
+}
+
+/// Sets of defaults applied in one switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Buildroot's: everything owned by 0:0, the cpio `/init` and
+    /// `/dev/console`, `/run` and `/tmp` emptied.
+    Buildroot,
+}
+
+/// cpio header formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CpioFormatArg {
+    Newc,
+    Crc,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  rootforge build -o out                       # the bundled example rootfs, every format\n  rootforge build rootfs.tar.xz -o out -f cpio --compress gzip\n  rootforge build target/ --all-root -o out --profile buildroot\n  rootforge build --config images.toml\n\nExit status: 0 when every image was written, 1 on any error (nothing is left\nin the output directory), 2 on a usage error.")]
+pub struct BuildArgs {
+    /// Rootfs tarball (plain, gzip, zstd, xz, bzip2, lz4; sniffed from its
+    /// bytes), `-` for stdin, or a directory. Default: the bundled example.
+    pub input: Option<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Formats to build, comma separated [default: all: cpio,tar].
+    #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
+    pub formats: Vec<Format>,
+    /// Worker threads [default: number of cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// No progress and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// TOML file describing the input, options and images; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Own every file by 0:0 (for a directory owned by the build user).
+    #[arg(long)]
+    pub all_root: bool,
+    /// Apply a set of defaults.
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+    /// Target architecture, as mkimage -A names it (U-Boot header) [default: x86_64].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<UimageArch>,
+    /// Add a directory's contents to one image only (FORMAT:DIR), repeatable.
+    #[arg(long = "overlay", value_name = "FORMAT:DIR")]
+    pub overlays: Vec<String>,
+
+    /// Outer compression of cpio and tar images: none, gzip, bzip2, lz4,
+    /// lzma, lzo, xz, zstd.
+    #[arg(long, value_name = "ALG", help_heading = "Compression")]
+    pub compress: Option<Compression>,
+    /// Compression level [default: Buildroot's: 9, zstd 19].
+    #[arg(long, value_name = "N", help_heading = "Compression")]
+    pub compress_level: Option<u32>,
+    /// Keep the uncompressed image next to the compressed one.
+    #[arg(long, help_heading = "Compression")]
+    pub keep_uncompressed: bool,
+
+    /// cpio header format.
+    #[arg(long, value_enum, value_name = "FMT", help_heading = "cpio")]
+    pub cpio_format: Option<CpioFormatArg>,
+    /// cpio outer compression (overrides --compress).
+    #[arg(long, value_name = "ALG", help_heading = "cpio")]
+    pub cpio_compress: Option<Compression>,
+    /// Add Buildroot's /init and /dev/console to the cpio image only.
+    #[arg(long, help_heading = "cpio")]
+    pub cpio_init: bool,
+    /// Also write rootfs.cpio.uboot, the U-Boot legacy ramdisk image.
+    #[arg(long, help_heading = "cpio")]
+    pub cpio_uimage: bool,
+
+    /// tar outer compression (overrides --compress).
+    #[arg(long, value_name = "ALG", help_heading = "tar")]
+    pub tar_compress: Option<Compression>,
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub formats: Option<Vec<String>>,
+    pub jobs: Option<usize>,
+    #[serde(default)]
+    pub all_root: bool,
+    pub profile: Option<Profile>,
+    pub arch: Option<String>,
+    pub compress: Option<String>,
+    pub compress_level: Option<u32>,
+    #[serde(default)]
+    pub keep_uncompressed: bool,
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageConfig>,
+}
+
+/// One image's section, `[images.cpio]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    pub compress: Option<String>,
+    pub level: Option<u32>,
+    /// Directories overlaid on this image only.
+    #[serde(default)]
+    pub overlays: Vec<PathBuf>,
+    /// cpio: header format.
+    pub format: Option<CpioFormatArg>,
+    /// cpio: add /init and /dev/console.
+    pub init: Option<bool>,
+    /// cpio: also write the U-Boot wrapper.
+    pub uimage: Option<bool>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut cfg: Config = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        // Paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && p.as_os_str() != "-" {
+                *p = base.join(&*p);
+            }
+        };
+        cfg.input.as_mut().map(fix);
+        cfg.output.as_mut().map(fix);
+        for img in cfg.images.values_mut() {
+            img.overlays.iter_mut().for_each(fix);
+        }
+        for name in cfg.images.keys() {
+            name.parse::<Format>().map_err(anyhow::Error::msg).with_context(|| format!("{}: [images.{name}]", path.display()))?;
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_opt<T: FromStr>(v: &Option<String>, what: &str) -> Result<Option<T>>
+where
+    T::Err: fmt::Display,
+{
+    v.as_deref()
+        .map(|s| s.parse::<T>().map_err(|e| anyhow::anyhow!("config {what}: {e}")))
+        .transpose()
+}
+
+/// `SOURCE_DATE_EPOCH` from the environment.
+pub fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Runs `rootforge build`.
+pub fn build(args: BuildArgs) -> Result<()> {
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let sde = source_date_epoch()?;
+    let profile = args.profile.or(cfg.profile);
+    let buildroot = profile == Some(Profile::Buildroot);
+    let out_dir = args
+        .output
+        .clone()
+        .or(cfg.output.clone())
+        .context("no output directory: give -o DIR (or `output` in the config)")?;
+    let formats: Vec<Format> = if !args.formats.is_empty() {
+        args.formats.clone()
+    } else if let Some(list) = &cfg.formats {
+        list.iter().map(|s| s.parse::<Format>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+    } else if !cfg.images.is_empty() {
+        cfg.images.keys().map(|k| k.parse::<Format>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+    } else {
+        Format::ALL.to_vec()
+    };
+    let mut formats = formats;
+    formats.sort();
+    formats.dedup();
+    let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let arch = match args.arch {
+        Some(a) => a,
+        None => parse_opt::<UimageArch>(&cfg.arch, "arch")?.unwrap_or(UimageArch::X86_64),
+    };
+    let compress_all = match args.compress {
+        Some(c) => Some(c),
+        None => parse_opt::<Compression>(&cfg.compress, "compress")?,
+    };
+    let mut overlay_dirs: BTreeMap<Format, Vec<PathBuf>> = BTreeMap::new();
+    for spec in &args.overlays {
+        let (fmt, dir) = spec
+            .split_once(':')
+            .with_context(|| format!("--overlay {spec}: expected FORMAT:DIR"))?;
+        let fmt: Format = fmt.parse().map_err(anyhow::Error::msg).with_context(|| format!("--overlay {spec}"))?;
+        overlay_dirs.entry(fmt).or_default().push(PathBuf::from(dir));
+    }
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("starting worker threads")?;
+    let mode = if args.quiet {
+        ProgressMode::Quiet
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Lines
+    };
+
+    let source = Source::from_arg(args.input.as_deref().or(cfg.input.as_deref()));
+    let start = Instant::now();
+    let in_opts = input::Options {
+        source_date_epoch: sde,
+        all_root: args.all_root || cfg.all_root || buildroot,
+    };
+    let loaded = pool.install(|| input::load(&source, &in_opts))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {source}: {w}");
+    }
+    if mode != ProgressMode::Quiet {
+        eprintln!(
+            "read {} entries from {source} in {:.2} s",
+            loaded.entries,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let base = Arc::new(loaded.tree);
+    let implicit = in_opts.implicit_dir();
+    let tweak_time = Time::from_secs(sde.unwrap_or(0));
+
+    let mut jobs_list = Vec::new();
+    for &format in &formats {
+        let icfg = cfg.images.get(format.name());
+        let mut ov = Overlay::new(base.clone(), implicit);
+        if buildroot {
+            overlay::empty_volatile_dirs(&mut ov)?;
+        }
+        let dirs = icfg
+            .map(|c| c.overlays.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(overlay_dirs.get(&format).cloned().unwrap_or_default());
+        for dir in dirs {
+            let extra = overlay::read_overlay_dir(&dir, sde).with_context(|| format!("overlay {}", dir.display()))?;
+            overlay::merge_tree(&mut ov, &extra).with_context(|| format!("overlay {}", dir.display()))?;
+        }
+        let per_format_compress = match format {
+            Format::Cpio => args.cpio_compress,
+            Format::Tar => args.tar_compress,
+        };
+        let compression = match per_format_compress {
+            Some(c) => c,
+            None => match parse_opt::<Compression>(&icfg.and_then(|c| c.compress.clone()), "compress")? {
+                Some(c) => c,
+                None => compress_all.unwrap_or(Compression::None),
+            },
+        };
+        let level = icfg.and_then(|c| c.level).or(args.compress_level).or(cfg.compress_level);
+        let mut uimage = None;
+        let encoder: Box<dyn Encoder> = match format {
+            Format::Cpio => {
+                let fmt = args.cpio_format.or(icfg.and_then(|c| c.format)).unwrap_or(CpioFormatArg::Newc);
+                if args.cpio_init || buildroot || icfg.and_then(|c| c.init).unwrap_or(false) {
+                    overlay::add_cpio_init(&mut ov, tweak_time)?;
+                }
+                if args.cpio_uimage || icfg.and_then(|c| c.uimage).unwrap_or(false) {
+                    let time = u32::try_from(sde.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+                    uimage = Some((arch, time));
+                }
+                Box::new(rootforge_cpio::CpioEncoder {
+                    format: match fmt {
+                        CpioFormatArg::Newc => rootforge_cpio::CpioFormat::Newc,
+                        CpioFormatArg::Crc => rootforge_cpio::CpioFormat::Crc,
+                    },
+                })
+            }
+            Format::Tar => Box::new(rootforge_tar::TarEncoder::default()),
+        };
+        jobs_list.push(ImageJob {
+            name: format!("rootfs.{}", format.name()),
+            encoder,
+            overlay: (!ov.is_empty()).then_some(ov),
+            compression,
+            level,
+            // Only an initramfs needs members to end between entries.
+            cut_anywhere: format != Format::Cpio,
+            keep_uncompressed: args.keep_uncompressed || cfg.keep_uncompressed,
+            uimage,
+        });
+    }
+
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let built = pool.install(|| pipeline::build(&base, &jobs_list, &out_dir, mode))?;
+    for b in &built {
+        for w in &b.warnings {
+            eprintln!("warning: {}: {w}", b.name);
+        }
+    }
+    if mode != ProgressMode::Quiet {
+        print_summary(&built, start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn print_summary(built: &[pipeline::Built], total: f64) {
+    println!("{:<24} {:>14} {:>9}", "image", "size", "time");
+    for b in built {
+        for (path, size) in &b.files {
+            let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            println!("{:<24} {:>14} {:>8.2}s", name, human(*size), b.elapsed.as_secs_f64());
+        }
+    }
+    println!("{:<24} {:>14} {:>8.2}s", "total", "", total);
+}
+
+fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Runs `rootforge inspect`.
+pub fn inspect(image: &Path) -> Result<()> {
+    let lines = crate::inspect::listing(image)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for l in &lines {
+        std::io::Write::write_all(&mut out, format!("{l}\n").as_bytes())?;
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}
+
+/// Parses a size with an optional K/M/G/T suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("bad size suffix in `{s}` (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("bad size `{s}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn config_parses_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "input = \"r.tar\"\noutput = \"out\"\ncompress = \"gzip\"\n[images.cpio]\ninit = true\noverlays = [\"extra\"]\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.input.unwrap(), dir.path().join("r.tar"));
+        assert_eq!(c.images["cpio"].overlays, [dir.path().join("extra")]);
+        std::fs::write(&p, "inptu = 1\n").unwrap();
+        assert!(Config::load(&p).is_err());
+        std::fs::write(&p, "[images.zip]\n").unwrap();
+        assert!(format!("{:#}", Config::load(&p).unwrap_err()).contains("unknown format"));
+    }
+}

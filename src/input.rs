@@ -1,0 +1,333 @@
+//! Reading the input once: a tarball (compression sniffed from its magic
+//! bytes), stdin, a directory, or the bundled example rootfs.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rootforge_common::{
+    Backing, Content, Edit, FileData, Inode, Meta, Replace, Time, Tree, TreeBuilder,
+};
+
+use crate::compress::{self, Compression};
+
+/// The example rootfs built by `example/make-rootfs.py`, used when no input
+/// is given.
+pub static EXAMPLE_ROOTFS: &[u8] = include_bytes!("../example/rootfs.tar");
+
+/// Where the rootfs comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Example,
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Source {
+    /// `None` is the bundled example; `-` is stdin.
+    pub fn from_arg(arg: Option<&Path>) -> Self {
+        match arg {
+            None => Source::Example,
+            Some(p) if p.as_os_str() == "-" => Source::Stdin,
+            Some(p) => Source::Path(p.to_path_buf()),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Example => f.write_str("the bundled example rootfs"),
+            Source::Stdin => f.write_str("stdin"),
+            Source::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// How to read the input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `SOURCE_DATE_EPOCH`: clamps every mtime and dates implied directories.
+    pub source_date_epoch: Option<i64>,
+    /// Every file owned by 0:0 (for a directory owned by the build user).
+    pub all_root: bool,
+}
+
+impl Options {
+    /// Metadata of directories that only appear as parents.
+    pub fn implicit_dir(&self) -> Meta {
+        Meta::new(0o755, 0, 0, Time::from_secs(self.source_date_epoch.unwrap_or(0)))
+    }
+}
+
+/// An input read into a tree.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tree: Tree,
+    /// Tar members or directory entries read.
+    pub entries: u64,
+    /// The input's compression, if it was compressed.
+    pub compression: Compression,
+    pub warnings: Vec<String>,
+}
+
+/// Why the input could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{input}: {source}")]
+    Io {
+        input: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{input}: {source}")]
+    Tree {
+        input: String,
+        #[source]
+        source: rootforge_common::Error,
+    },
+}
+
+fn io_err(input: &Source, source: io::Error) -> InputError {
+    InputError::Io {
+        input: input.to_string(),
+        source,
+    }
+}
+
+/// Reads the whole input into a tree.
+pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
+    let (backing, compression) = match source {
+        Source::Example => (Arc::new(EXAMPLE_ROOTFS) as Backing, Compression::None),
+        Source::Stdin => spool(source, &mut io::stdin().lock())?,
+        Source::Path(p) => {
+            let meta = fs::metadata(p).map_err(|e| io_err(source, e))?;
+            if meta.is_dir() {
+                return read_dir(p, opts);
+            }
+            open_tarball(source, p)?
+        }
+    };
+    let read_opts = rootforge_tar::ReadOptions {
+        implicit_dir: opts.implicit_dir(),
+        clamp_mtime: opts.source_date_epoch,
+    };
+    let ingest = rootforge_tar::read(backing, &read_opts).map_err(|e| InputError::Tree {
+        input: source.to_string(),
+        source: e,
+    })?;
+    let mut tree = ingest.tree;
+    if opts.all_root {
+        let mut b = tree.into_builder(opts.implicit_dir());
+        b.chown_all(0, 0);
+        tree = b.finish();
+    }
+    Ok(Loaded {
+        tree,
+        entries: ingest.members,
+        compression,
+        warnings: ingest.warnings,
+    })
+}
+
+/// Maps a plain tarball in place, or decompresses a compressed one into an
+/// unlinked temporary file and maps that, so file data is never held twice
+/// and memory stays near the size of the metadata.
+fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), InputError> {
+    let mut file = File::open(path).map_err(|e| io_err(source, e))?;
+    let mut head = [0u8; 16];
+    let n = read_head(&mut file, &mut head).map_err(|e| io_err(source, e))?;
+    match compress::sniff(&head[..n]) {
+        None => Ok((map_file(&file).map_err(|e| io_err(source, e))?, Compression::None)),
+        Some(c) => {
+            drop(file);
+            let file = File::open(path).map_err(|e| io_err(source, e))?;
+            let spooled = decompress_to_temp(c, file).map_err(|e| decompress_err(source, c, e))?;
+            Ok((map_file(&spooled).map_err(|e| io_err(source, e))?, c))
+        }
+    }
+}
+
+fn decompress_err(source: &Source, c: Compression, e: io::Error) -> InputError {
+    io_err(source, io::Error::new(e.kind(), format!("{c} decompression failed: {e}")))
+}
+
+/// Copies a stream (stdin) to an unlinked temporary file, decompressing it
+/// if its first bytes say it is compressed.
+fn spool(source: &Source, input: &mut dyn Read) -> Result<(Backing, Compression), InputError> {
+    let mut head = [0u8; 16];
+    let n = read_head(input, &mut head).map_err(|e| io_err(source, e))?;
+    let chained = io::Cursor::new(head[..n].to_vec()).chain(input);
+    let c = compress::sniff(&head[..n]).unwrap_or(Compression::None);
+    let file = decompress_to_temp(c, chained).map_err(|e| decompress_err(source, c, e))?;
+    Ok((map_file(&file).map_err(|e| io_err(source, e))?, c))
+}
+
+fn read_head(r: &mut dyn Read, head: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn decompress_to_temp<'a>(c: Compression, input: impl Read + 'a) -> io::Result<File> {
+    let mut decoder = compress::decoder(c, input)?;
+    let mut file = tempfile::tempfile()?;
+    io::copy(&mut decoder, &mut file)?;
+    file.flush()?;
+    Ok(file)
+}
+
+#[allow(unsafe_code)]
+pub fn map_file(file: &File) -> io::Result<Backing> {
+    if file.metadata()?.len() == 0 {
+        return Ok(Arc::new(Vec::<u8>::new()));
+    }
+    // SAFETY: the mapping is private and read-only. Its bytes can change
+    // under us only if another process rewrites or truncates the input file
+    // while rootforge runs (decompressed inputs live in our own unlinked
+    // temporary file, which nobody else can open). That is outside what any
+    // program reading a file can guard against; the tar reader checks every
+    // offset against the mapping's length, so a change shows up as bad data
+    // or SIGBUS, never as an out-of-bounds access in safe code.
+    let mmap = unsafe { memmap2::Mmap::map(file)? };
+    Ok(Arc::new(mmap))
+}
+
+/// Reads a host directory tree: owners, modes, mtimes, xattrs, device
+/// numbers and hard links (by device and inode number). File data stays on
+/// the host and is read when an image needs it.
+pub fn read_dir(root: &Path, opts: &Options) -> Result<Loaded, InputError> {
+    let source = Source::Path(root.to_path_buf());
+    let mut b = TreeBuilder::new(opts.implicit_dir());
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    let mut entries = 0u64;
+    let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_path_buf(), Vec::new())];
+    while let Some((host, rel)) = stack.pop() {
+        let md = fs::symlink_metadata(&host).map_err(|e| io_err(&source, with_path(e, &host)))?;
+        entries = entries.saturating_add(1);
+        let ft = md.file_type();
+        if !ft.is_dir() && md.nlink() > 1 {
+            let key = (md.dev(), md.ino());
+            if let Some(first) = links.get(&key) {
+                b.hard_link(&rel, first).map_err(|e| tree_err(&source, e))?;
+                continue;
+            }
+            links.insert(key, rel.clone());
+        }
+        let content = if ft.is_dir() {
+            let mut names: Vec<_> = fs::read_dir(&host)
+                .map_err(|e| io_err(&source, with_path(e, &host)))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<io::Result<_>>()
+                .map_err(|e| io_err(&source, with_path(e, &host)))?;
+            // Reverse order on the stack gives a sorted walk, so the first
+            // name of a hard-link group does not depend on readdir order.
+            names.sort_unstable_by(|a, b| b.cmp(a));
+            for name in names {
+                let mut child = rel.clone();
+                if !child.is_empty() {
+                    child.push(b'/');
+                }
+                child.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()));
+                stack.push((host.join(&name), child));
+            }
+            Content::Dir(Default::default())
+        } else if ft.is_file() {
+            Content::File(FileData::host(host.as_path(), md.len()))
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&host).map_err(|e| io_err(&source, with_path(e, &host)))?;
+            Content::Symlink(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).into())
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let (major, minor) = split_dev(md.rdev());
+            if ft.is_char_device() {
+                Content::CharDev { major, minor }
+            } else {
+                Content::BlockDev { major, minor }
+            }
+        } else if ft.is_fifo() {
+            Content::Fifo
+        } else {
+            Content::Socket
+        };
+        let (uid, gid) = if opts.all_root { (0, 0) } else { (md.uid(), md.gid()) };
+        let perm = u16::try_from(md.mode() & 0o7777).unwrap_or(0);
+        let mtime = Time {
+            sec: md.mtime(),
+            nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+        };
+        let mut inode = Inode::new(Meta::new(perm, uid, gid, mtime), content);
+        for (name, value) in host_xattrs(&host).map_err(|e| io_err(&source, with_path(e, &host)))? {
+            inode.set_xattr(&name, &value);
+        }
+        b.insert(&rel, inode, Replace::Always).map_err(|e| tree_err(&source, e))?;
+    }
+    if let Some(max) = opts.source_date_epoch {
+        b.clamp_mtimes(Time::from_secs(max));
+    }
+    Ok(Loaded {
+        tree: b.finish(),
+        entries,
+        compression: Compression::None,
+        warnings: Vec::new(),
+    })
+}
+
+fn tree_err(source: &Source, e: rootforge_common::Error) -> InputError {
+    InputError::Tree {
+        input: source.to_string(),
+        source: e,
+    }
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Linux's `dev_t` encoding (glibc `gnu_dev_major`/`gnu_dev_minor`).
+fn split_dev(rdev: u64) -> (u32, u32) {
+    let major = ((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0x0000_0fff);
+    let minor = ((rdev >> 12) & 0xffff_ff00) | (rdev & 0x0000_00ff);
+    (
+        u32::try_from(major).unwrap_or(u32::MAX),
+        u32::try_from(minor).unwrap_or(u32::MAX),
+    )
+}
+
+fn host_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        // Filesystems without xattr support simply have none.
+        Err(e) if e.raw_os_error() == Some(95) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(value) = xattr::get(path, &name)? {
+            out.push((std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec(), value));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_numbers_split_like_glibc() {
+        // makedev(4095, 1048575) and makedev(8, 1)
+        let big = ((4095u64 & 0xfffff000) << 32) | ((4095 & 0xfff) << 8) | ((1048575u64 & 0xffffff00) << 12) | (1048575 & 0xff);
+        assert_eq!(split_dev(big), (4095, 1048575));
+        assert_eq!(split_dev((8 << 8) | 1), (8, 1));
+    }
+}

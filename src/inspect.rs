@@ -1,0 +1,76 @@
+//! `rootforge inspect`: one listing line per entry of any image the project
+//! can read back, whatever its outer compression or U-Boot wrapper.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use rootforge_common::{listing, Backing, Tree};
+
+use crate::compress;
+
+const UIMAGE_MAGIC: [u8; 4] = [0x27, 0x05, 0x19, 0x56];
+const UIMAGE_HEADER: usize = 64;
+
+/// The formats `inspect` recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    Cpio,
+    Tar,
+}
+
+/// Reads an image file into a tree.
+pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let data = crate::input::map_file(&file).with_context(|| format!("reading {}", path.display()))?;
+    let data = unwrap_layers(data).with_context(|| format!("decompressing {}", path.display()))?;
+    let bytes: &[u8] = (*data).as_ref();
+    let detected = if rootforge_cpio::is_cpio(bytes) {
+        Detected::Cpio
+    } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
+        Detected::Tar
+    } else {
+        bail!("{}: not an image rootforge can read (cpio or tar)", path.display());
+    };
+    let tree = match detected {
+        Detected::Cpio => rootforge_cpio::read(data)?,
+        Detected::Tar => {
+            let opts = rootforge_tar::ReadOptions {
+                implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),
+                clamp_mtime: None,
+            };
+            rootforge_tar::read(data, &opts)?.tree
+        }
+    };
+    Ok((detected, tree))
+}
+
+/// Strips a U-Boot legacy header and any outer compression.
+fn unwrap_layers(mut data: Backing) -> io::Result<Backing> {
+    // A compressed image inside a uImage is the usual case; no image is
+    // wrapped more than twice.
+    for _ in 0..3 {
+        let bytes: &[u8] = (*data).as_ref();
+        if bytes.len() > UIMAGE_HEADER && bytes[..4] == UIMAGE_MAGIC {
+            data = Arc::new(bytes[UIMAGE_HEADER..].to_vec());
+            continue;
+        }
+        match compress::sniff(bytes) {
+            Some(c) => {
+                let mut out = tempfile::tempfile()?;
+                io::copy(&mut compress::decoder(c, bytes)?, &mut out)?;
+                data = crate::input::map_file(&out)?;
+            }
+            None => return Ok(data),
+        }
+    }
+    Ok(data)
+}
+
+/// The listing of an image, as `rootforge inspect` prints it.
+pub fn listing(path: &Path) -> Result<Vec<listing::Line>> {
+    let (_, tree) = read_image(path)?;
+    Ok(listing::of_view(&tree.view())?)
+}

@@ -1,0 +1,332 @@
+//! Builds every requested image from one shared base tree, concurrently,
+//! each through its own overlay, into temporary files that are renamed into
+//! place only when every image has been written.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use rootforge_common::{Encoder, Overlay, Sink, Tree, View};
+use tempfile::NamedTempFile;
+
+use crate::compress::{CompressSink, Compression};
+use crate::uimage::{self, UimageArch};
+
+/// One image to build.
+pub struct ImageJob {
+    /// The base name of the output, e.g. `rootfs.cpio`.
+    pub name: String,
+    pub encoder: Box<dyn Encoder>,
+    /// This image's own changes over the base tree.
+    pub overlay: Option<Overlay>,
+    pub compression: Compression,
+    pub level: Option<u32>,
+    /// Compressed members may end anywhere (not an initramfs).
+    pub cut_anywhere: bool,
+    /// Keep `rootfs.cpio` next to `rootfs.cpio.gz`.
+    pub keep_uncompressed: bool,
+    /// Also wrap the (compressed) image for U-Boot as `<name>.uboot`.
+    pub uimage: Option<(UimageArch, u32)>,
+}
+
+impl fmt::Debug for ImageJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageJob")
+            .field("name", &self.name)
+            .field("format", &self.encoder.format())
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A written image.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    /// Every file written for this image, with its size.
+    pub files: Vec<(PathBuf, u64)>,
+    pub elapsed: Duration,
+    pub warnings: Vec<String>,
+}
+
+/// Why an image could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{image}: {source}")]
+    Encode {
+        image: String,
+        #[source]
+        source: rootforge_common::Error,
+    },
+    #[error("{image}: writing {path}: {source}")]
+    Io {
+        image: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Live bars (stderr is a terminal).
+    Bars,
+    /// One line per finished image.
+    Lines,
+    Quiet,
+}
+
+/// Builds `jobs` over `base` into `out_dir`. All images are checked before
+/// any file is created, and renamed into place only if all succeed, so a
+/// failure leaves nothing behind.
+pub fn build(
+    base: &Arc<Tree>,
+    jobs: &[ImageJob],
+    out_dir: &Path,
+    mode: ProgressMode,
+) -> Result<Vec<Built>, BuildError> {
+    let views: Vec<View<'_>> = jobs
+        .iter()
+        .map(|j| j.overlay.as_ref().map_or_else(|| base.view(), Overlay::view))
+        .collect();
+    jobs.par_iter()
+        .zip(&views)
+        .map(|(job, view)| {
+            job.encoder.check(view).map_err(|source| BuildError::Encode {
+                image: job.name.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<()>, _>>()?;
+
+    let multi = MultiProgress::with_draw_target(match mode {
+        ProgressMode::Bars => ProgressDrawTarget::stderr(),
+        _ => ProgressDrawTarget::hidden(),
+    });
+    let results: Vec<Result<Pending, BuildError>> = jobs
+        .par_iter()
+        .zip(&views)
+        .map(|(job, view)| {
+            let bar = multi.add(ProgressBar::no_length());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:>18} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(job.name.clone());
+            let r = write_image(job, view, out_dir, &bar);
+            bar.finish_and_clear();
+            if let (ProgressMode::Lines, Ok(p)) = (mode, &r) {
+                eprintln!("{}: written in {:.2} s", job.name, p.elapsed.as_secs_f64());
+            }
+            r
+        })
+        .collect();
+    // Any failure drops every temporary file, finished or not.
+    let pending = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    pending.into_iter().map(Pending::persist).collect()
+}
+
+/// An image written to temporary files, not yet in place.
+struct Pending {
+    name: String,
+    files: Vec<(NamedTempFile, PathBuf)>,
+    elapsed: Duration,
+    warnings: Vec<String>,
+}
+
+impl Pending {
+    fn persist(self) -> Result<Built, BuildError> {
+        let mut files = Vec::new();
+        for (tmp, dest) in self.files {
+            let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            tmp.persist(&dest).map_err(|e| BuildError::Io {
+                image: self.name.clone(),
+                path: dest.clone(),
+                source: e.error,
+            })?;
+            files.push((dest, size));
+        }
+        Ok(Built {
+            name: self.name,
+            files,
+            elapsed: self.elapsed,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// A temporary file beside the destination, so the final rename is atomic.
+/// It gets the usual 0644 instead of the private 0600 of a temporary file.
+fn temp_in(dir: &Path) -> io::Result<NamedTempFile> {
+    let tmp = tempfile::Builder::new().prefix(".rootforge-").suffix(".tmp").tempfile_in(dir)?;
+    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    Ok(tmp)
+}
+
+fn write_image(job: &ImageJob, view: &View<'_>, out_dir: &Path, bar: &ProgressBar) -> Result<Pending, BuildError> {
+    let start = Instant::now();
+    let dest = out_dir.join(format!("{}{}", job.name, job.compression.suffix()));
+    let io_err = |path: &Path| {
+        let image = job.name.clone();
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { image, path, source }
+    };
+    let main = temp_in(out_dir).map_err(io_err(&dest))?;
+    let plain_dest = out_dir.join(&job.name);
+    let plain = match (job.compression, job.keep_uncompressed) {
+        (Compression::None, _) | (_, false) => None,
+        (_, true) => Some(temp_in(out_dir).map_err(io_err(&plain_dest))?),
+    };
+
+    let report = {
+        let main_out = BufWriter::with_capacity(1 << 20, main.as_file());
+        let mut sink = Output::new(job, main_out, plain.as_ref().map(|p| BufWriter::with_capacity(1 << 20, p.as_file())))
+            .map_err(io_err(&dest))?;
+        let mut counted = Counted { inner: &mut sink, bar };
+        let report = job.encoder.write(view, &mut counted).map_err(|source| BuildError::Encode {
+            image: job.name.clone(),
+            source,
+        })?;
+        sink.finish().map_err(io_err(&dest))?;
+        report
+    };
+    main.as_file().sync_data().map_err(io_err(&dest))?;
+
+    let mut files = vec![(main, dest.clone())];
+    if let Some(p) = plain {
+        files.push((p, plain_dest));
+    }
+    if let Some((arch, time)) = job.uimage {
+        let uboot_dest = out_dir.join(format!("{}.uboot", job.name));
+        let uboot = temp_in(out_dir).map_err(io_err(&uboot_dest))?;
+        wrap_uimage(files[0].0.as_file(), uboot.as_file(), arch, time).map_err(io_err(&uboot_dest))?;
+        files.push((uboot, uboot_dest));
+    }
+    Ok(Pending {
+        name: job.name.clone(),
+        files,
+        elapsed: start.elapsed(),
+        warnings: report.warnings,
+    })
+}
+
+fn wrap_uimage(payload: &File, out: &File, arch: UimageArch, time: u32) -> io::Result<()> {
+    let mut payload = io::BufReader::new(payload.try_clone()?);
+    let mut w = BufWriter::new(out);
+    uimage::write_uimage(&mut payload, time, arch, &mut w)?;
+    w.flush()
+}
+
+/// The encoder's sink: straight to the file, or through the compressor, and
+/// optionally also to an uncompressed copy.
+enum Output<'f> {
+    Plain(BufWriter<&'f File>),
+    Compressed {
+        comp: CompressSink<BufWriter<&'f File>>,
+        copy: Option<BufWriter<&'f File>>,
+    },
+}
+
+impl<'f> Output<'f> {
+    fn new(job: &ImageJob, out: BufWriter<&'f File>, copy: Option<BufWriter<&'f File>>) -> io::Result<Self> {
+        Ok(match job.compression {
+            Compression::None => Output::Plain(out),
+            c => {
+                let comp = CompressSink::new(c, job.level, out)?;
+                Output::Compressed {
+                    comp: if job.cut_anywhere { comp.cut_anywhere() } else { comp },
+                    copy,
+                }
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Output::Plain(mut w) => w.flush(),
+            Output::Compressed { comp, copy } => {
+                comp.finish()?.flush()?;
+                if let Some(mut c) = copy {
+                    c.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => w.write_all(buf),
+            Output::Compressed { comp, copy } => {
+                if let Some(c) = copy {
+                    c.write_all(buf)?;
+                }
+                comp.write_all(buf)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => w.flush(),
+            Output::Compressed { comp, copy } => {
+                if let Some(c) = copy {
+                    c.flush()?;
+                }
+                comp.flush()
+            }
+        }
+    }
+}
+
+impl Sink for Output<'_> {
+    fn boundary(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(_) => Ok(()),
+            Output::Compressed { comp, .. } => comp.boundary(),
+        }
+    }
+}
+
+/// Counts bytes for the progress bar.
+struct Counted<'a, S: Sink> {
+    inner: &'a mut S,
+    bar: &'a ProgressBar,
+}
+
+impl<S: Sink> Write for Counted<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.bar.inc(buf.len() as u64);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S: Sink> Sink for Counted<'_, S> {
+    fn boundary(&mut self) -> io::Result<()> {
+        self.inner.boundary()
+    }
+}

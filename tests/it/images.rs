@@ -1,0 +1,284 @@
+//! cpio and tar images end to end: built by the binary, read back by our
+//! readers and by the real tools, compared with the input entry for entry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+/// Inputs every image test runs on: the bundled example, the corner-case
+/// tree and the tiny Debian/busybox corpus.
+fn inputs(tmp: &Path) -> Vec<PathBuf> {
+    vec![example_tar(), corner_tar(tmp, &[]), tiny_corpus()]
+}
+
+fn without_root(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().filter(|l| !l.ends_with(" /")).collect()
+}
+
+#[test]
+fn images_read_back_match_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    for input in inputs(tmp.path()) {
+        let expected = inspect(&input);
+        let out = tmp.path().join("out");
+        build(&input, &out, &["-f", "cpio,tar"]);
+        for img in ["rootfs.cpio", "rootfs.tar"] {
+            let got = inspect(&out.join(img));
+            assert_same(&format!("{} {img}", input.display()), &expected, &got);
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn gnu_cpio_and_bsdtar_extract_our_cpio() {
+    let cpio = require_tool("cpio");
+    let bsdtar = require_tool("bsdtar");
+    let tmp = tempfile::tempdir().unwrap();
+    for input in inputs(tmp.path()) {
+        let expected = without_root(inspect(&input));
+        let out = tmp.path().join("out");
+        build(&input, &out, &["-f", "cpio"]);
+        let image = std::fs::File::open(out.join("rootfs.cpio")).unwrap();
+
+        let x = tmp.path().join("x-cpio");
+        std::fs::create_dir(&x).unwrap();
+        run(Command::new(&cpio)
+            .args(["-idm", "--quiet", "--no-absolute-filenames"])
+            .current_dir(&x)
+            .stdin(image.try_clone().unwrap()));
+        assert_same(&format!("GNU cpio on {}", input.display()), &expected, &without_root(dir_listing(&x)));
+
+        let y = tmp.path().join("x-bsdtar");
+        std::fs::create_dir(&y).unwrap();
+        run(Command::new(&bsdtar)
+            .args(["-xpf"])
+            .arg(out.join("rootfs.cpio"))
+            .args(["--numeric-owner", "-C"])
+            .arg(&y));
+        assert_same(&format!("bsdtar on {}", input.display()), &expected, &without_root(dir_listing(&y)));
+        for d in [&out, &x, &y] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
+
+#[test]
+fn gnu_tar_and_bsdtar_extract_our_tar_with_xattrs() {
+    let tar = require_tool("tar");
+    let bsdtar = require_tool("bsdtar");
+    let getfattr = require_tool("getfattr");
+    let tmp = tempfile::tempdir().unwrap();
+    for input in inputs(tmp.path()) {
+        let expected = without_root(inspect(&input));
+        let out = tmp.path().join("out");
+        build(&input, &out, &["-f", "tar"]);
+        let x = tmp.path().join("x-tar");
+        std::fs::create_dir(&x).unwrap();
+        run(Command::new(&tar)
+            .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+            .arg(out.join("rootfs.tar"))
+            .arg("-C")
+            .arg(&x));
+        assert_same(&format!("GNU tar on {}", input.display()), &expected, &without_root(dir_listing(&x)));
+
+        // Extract the input the same way: the xattrs must agree.
+        let want = tmp.path().join("x-want");
+        std::fs::create_dir(&want).unwrap();
+        run(Command::new(&tar)
+            .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+            .arg(&input)
+            .arg("-C")
+            .arg(&want));
+        let dump = |d: &Path| {
+            run(Command::new(&getfattr)
+                .args(["-R", "-P", "-d", "-m", "-", "-e", "hex", "--absolute-names", "."])
+                .current_dir(d))
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&dump(&want)),
+            String::from_utf8_lossy(&dump(&x)),
+            "xattrs of {}",
+            input.display()
+        );
+
+        let y = tmp.path().join("x-bsdtar");
+        std::fs::create_dir(&y).unwrap();
+        run(Command::new(&bsdtar)
+            .args(["-xpf"])
+            .arg(out.join("rootfs.tar"))
+            .args(["--numeric-owner", "-C"])
+            .arg(&y));
+        assert_same(&format!("bsdtar on {}", input.display()), &expected, &without_root(dir_listing(&y)));
+        for d in [&out, &x, &y, &want] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
+
+#[test]
+fn output_is_identical_for_any_jobs_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corner_tar(tmp.path(), &[]);
+    for comp in ["none", "gzip", "zstd", "xz", "lz4", "bzip2", "lzma", "lzo"] {
+        let mut images: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+        for (run_no, jobs) in ["1", "2", "8", "2"].into_iter().enumerate() {
+            let out = tmp.path().join(format!("out-{comp}-{run_no}"));
+            build(&input, &out, &["-f", "cpio,tar", "--compress", comp, "--compress-level", "1", "-j", jobs]);
+            let mut files: Vec<_> = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            files.sort();
+            images.push(files);
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        for other in &images[1..] {
+            let names: Vec<_> = other.iter().map(|f| &f.0).collect();
+            assert!(images[0] == *other, "{comp}: output differs between runs/--jobs ({names:?})");
+        }
+    }
+}
+
+#[test]
+fn compressed_images_decode_with_the_real_tools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corner_tar(tmp.path(), &[]);
+    let tools = [
+        ("gzip", ".gz", vec!["gzip", "-dc"]),
+        ("bzip2", ".bz2", vec!["bzip2", "-dc"]),
+        ("xz", ".xz", vec!["xz", "-dc"]),
+        ("zstd", ".zst", vec!["zstd", "-dc"]),
+        ("lz4", ".lz4", vec!["lz4", "-dc"]),
+        ("lzma", ".lzma", vec!["xz", "--format=lzma", "-dc"]),
+        ("lzo", ".lzo", vec!["lzop", "-dc"]),
+    ];
+    for (comp, suffix, cmd) in tools {
+        require_tool(cmd[0]);
+        let out = tmp.path().join(format!("out-{comp}"));
+        build(&input, &out, &["-f", "cpio", "--compress", comp, "--keep-uncompressed"]);
+        let plain = std::fs::read(out.join("rootfs.cpio")).unwrap();
+        let decoded = run(Command::new(cmd[0]).args(&cmd[1..]).arg(out.join(format!("rootfs.cpio{suffix}"))));
+        assert!(decoded == plain, "{comp}: `{}` output differs from the uncompressed image", cmd.join(" "));
+        assert_eq!(inspect(&out.join(format!("rootfs.cpio{suffix}"))), inspect(&input), "{comp}");
+    }
+}
+
+#[test]
+fn cpio_tweak_and_overlays_stay_in_their_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = example_tar();
+    let extra = tmp.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/only-in-tar"), "x\n").unwrap();
+    let out = tmp.path().join("out");
+    build(
+        &input,
+        &out,
+        &["-f", "cpio,tar", "--cpio-init", "--overlay", &format!("tar:{}", extra.display())],
+    );
+    let cpio = inspect(&out.join("rootfs.cpio"));
+    let tar = inspect(&out.join("rootfs.tar"));
+    let has = |l: &[String], p: &str| l.iter().any(|x| x.ends_with(&format!(" {p}")));
+    assert!(has(&cpio, "/init") && !has(&tar, "/init"));
+    assert!(cpio.iter().any(|l| l.starts_with("c 0622 0 0 0 5,1 ") && l.ends_with(" /dev/console")));
+    assert!(has(&tar, "/etc/only-in-tar") && !has(&cpio, "/etc/only-in-tar"));
+    // The tar image is the input plus the overlay file, nothing else.
+    let mut expected = inspect(&input);
+    expected.retain(|l| !l.ends_with(" /etc"));
+    let mut got = tar.clone();
+    got.retain(|l| !l.ends_with(" /etc") && !l.ends_with(" /etc/only-in-tar"));
+    assert_same("tar with overlay", &expected, &got);
+}
+
+#[test]
+fn sparse_file_over_4gib_is_a_clear_cpio_error_and_fine_in_tar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let f = std::fs::File::create(src.join("big")).unwrap();
+    f.set_len(5 << 30).unwrap();
+    drop(f);
+    std::fs::write(src.join("small"), "hello").unwrap();
+    for format in ["gnu", "posix"] {
+        let tarball = tmp.path().join(format!("{format}.tar"));
+        run(Command::new(require_tool("tar"))
+            .args(["-S", "--format", format, "-cf"])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&src)
+            .args(["big", "small"]));
+        let listing = inspect(&tarball);
+        assert!(listing.iter().any(|l| l.starts_with(&format!("f 0644 0 0 {} ", 5u64 << 30)) && l.ends_with(" /big")), "{listing:?}");
+        let out = tmp.path().join(format!("out-{format}"));
+        let res = rootforge().args(["build", "-q", "-f", "cpio", "-o"]).arg(&out).arg(&tarball).output().unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{err}");
+        assert!(err.contains("/big") && err.contains("4294967295"), "{err}");
+        assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0);
+    }
+}
+
+#[test]
+fn example_stdin_and_directory_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No input: the bundled example.
+    let out = tmp.path().join("ex");
+    run(rootforge().args(["build", "-q", "-f", "tar", "-o"]).arg(&out));
+    assert_same("bundled example", &inspect(&example_tar()), &inspect(&out.join("rootfs.tar")));
+
+    // stdin, gzip-compressed.
+    let gz = tmp.path().join("in.tar.gz");
+    let data = run(Command::new("gzip").arg("-c").arg(example_tar()));
+    std::fs::write(&gz, data).unwrap();
+    let out2 = tmp.path().join("stdin");
+    run(rootforge()
+        .args(["build", "-q", "-f", "cpio", "-o"])
+        .arg(&out2)
+        .arg("-")
+        .stdin(std::fs::File::open(&gz).unwrap()));
+    assert_same("stdin", &inspect(&example_tar()), &inspect(&out2.join("rootfs.cpio")));
+
+    // A directory (extracted as root, so owners are kept).
+    let dir = tmp.path().join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    run(Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+        .arg(example_tar())
+        .arg("-C")
+        .arg(&dir));
+    let out3 = tmp.path().join("fromdir");
+    build(&dir, &out3, &["-f", "tar"]);
+    assert_same(
+        "directory input",
+        &without_root(inspect(&example_tar())),
+        &without_root(inspect(&out3.join("rootfs.tar"))),
+    );
+    let out4 = tmp.path().join("allroot");
+    build(&dir, &out4, &["-f", "tar", "--all-root"]);
+    assert!(inspect(&out4.join("rootfs.tar")).iter().all(|l| l.split(' ').nth(2) == Some("0")));
+}
+
+#[test]
+fn uimage_matches_mkimage() {
+    let mkimage = require_tool("mkimage");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run(rootforge()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q", "-f", "cpio", "--compress", "gzip", "--cpio-uimage", "--arch", "arm", "-o"])
+        .arg(&out)
+        .arg(example_tar()));
+    let theirs = tmp.path().join("theirs.uboot");
+    run(Command::new(mkimage)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["-A", "arm", "-T", "ramdisk", "-C", "none", "-d"])
+        .arg(out.join("rootfs.cpio.gz"))
+        .arg(&theirs));
+    assert!(std::fs::read(&theirs).unwrap() == std::fs::read(out.join("rootfs.cpio.uboot")).unwrap());
+    assert_same("uImage", &inspect(&example_tar()), &inspect(&out.join("rootfs.cpio.uboot")));
+}
