@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
     let shapes = [("small-files", synthetic(20_000, 2_000)), ("large-files", synthetic(8, 8 << 20))];
     for (name, tree) in &shapes {
         let tar = tarball(tree);
-        let bytes = (*tar).as_ref().len() as u64;
+        let bytes = tar.len();
         let mut g = c.benchmark_group(*name);
         g.throughput(Throughput::Bytes(bytes));
         g.sample_size(10);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rootforge_common::{
-    Backing, Content, Edit, FileData, Inode, Meta, Replace, Time, Tree, TreeBuilder,
+    Backing, Content, Edit, FileBlob, FileData, Inode, Meta, Replace, Time, Tree, TreeBuilder,
 };
 
 use crate::compress::{self, Compression};
@@ -141,12 +141,12 @@ fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), 
     let mut head = [0u8; 16];
     let n = read_head(&mut file, &mut head).map_err(|e| io_err(source, e))?;
     match compress::sniff(&head[..n]) {
-        None => Ok((map_file(&file).map_err(|e| io_err(source, e))?, Compression::None)),
+        None => Ok((file_blob(file).map_err(|e| io_err(source, e))?, Compression::None)),
         Some(c) => {
             drop(file);
             let file = File::open(path).map_err(|e| io_err(source, e))?;
             let spooled = decompress_to_temp(c, file).map_err(|e| decompress_err(source, c, e))?;
-            Ok((map_file(&spooled).map_err(|e| io_err(source, e))?, c))
+            Ok((file_blob(spooled).map_err(|e| io_err(source, e))?, c))
         }
     }
 }
@@ -163,7 +163,7 @@ fn spool(source: &Source, input: &mut dyn Read) -> Result<(Backing, Compression)
     let chained = io::Cursor::new(head[..n].to_vec()).chain(input);
     let c = compress::sniff(&head[..n]).unwrap_or(Compression::None);
     let file = decompress_to_temp(c, chained).map_err(|e| decompress_err(source, c, e))?;
-    Ok((map_file(&file).map_err(|e| io_err(source, e))?, c))
+    Ok((file_blob(file).map_err(|e| io_err(source, e))?, c))
 }
 
 fn read_head(r: &mut dyn Read, head: &mut [u8]) -> io::Result<usize> {
@@ -187,20 +187,10 @@ fn decompress_to_temp<'a>(c: Compression, input: impl Read + 'a) -> io::Result<F
     Ok(file)
 }
 
-#[allow(unsafe_code)]
-pub fn map_file(file: &File) -> io::Result<Backing> {
-    if file.metadata()?.len() == 0 {
-        return Ok(Arc::new(Vec::<u8>::new()));
-    }
-    // SAFETY: the mapping is private and read-only. Its bytes can change
-    // under us only if another process rewrites or truncates the input file
-    // while rootforge runs (decompressed inputs live in our own unlinked
-    // temporary file, which nobody else can open). That is outside what any
-    // program reading a file can guard against; the tar reader checks every
-    // offset against the mapping's length, so a change shows up as bad data
-    // or SIGBUS, never as an out-of-bounds access in safe code.
-    let mmap = unsafe { memmap2::Mmap::map(file)? };
-    Ok(Arc::new(mmap))
+/// File data is read with `pread` when an image needs it, so the input's
+/// pages live in the page cache, not in this process.
+pub fn file_blob(file: File) -> io::Result<Backing> {
+    Ok(Arc::new(FileBlob::new(file)?))
 }
 
 /// Reads a host directory tree: owners, modes, mtimes, xattrs, device

@@ -1,7 +1,6 @@
 //! `rootforge inspect`: one listing line per entry of any image the project
 //! can read back, whatever its outer compression or U-Boot wrapper.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,10 +22,9 @@ pub enum Detected {
 
 /// Reads an image file into a tree.
 pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let data = crate::input::map_file(&file).with_context(|| format!("reading {}", path.display()))?;
+    let data: Backing = Arc::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     let data = unwrap_layers(data).with_context(|| format!("decompressing {}", path.display()))?;
-    let bytes: &[u8] = (*data).as_ref();
+    let bytes: &[u8] = data.as_slice().unwrap_or_default();
     let detected = if rootforge_cpio::is_cpio(bytes) {
         Detected::Cpio
     } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
@@ -52,16 +50,16 @@ fn unwrap_layers(mut data: Backing) -> io::Result<Backing> {
     // A compressed image inside a uImage is the usual case; no image is
     // wrapped more than twice.
     for _ in 0..3 {
-        let bytes: &[u8] = (*data).as_ref();
+        let bytes: &[u8] = data.as_slice().unwrap_or_default();
         if bytes.len() > UIMAGE_HEADER && bytes[..4] == UIMAGE_MAGIC {
             data = Arc::new(bytes[UIMAGE_HEADER..].to_vec());
             continue;
         }
         match compress::sniff(bytes) {
             Some(c) => {
-                let mut out = tempfile::tempfile()?;
+                let mut out = Vec::new();
                 io::copy(&mut compress::decoder(c, bytes)?, &mut out)?;
-                data = crate::input::map_file(&out)?;
+                data = Arc::new(out);
             }
             None => return Ok(data),
         }

@@ -196,7 +196,6 @@ fn write_image(job: &ImageJob, view: &View<'_>, out_dir: &Path, bar: &ProgressBa
         sink.finish().map_err(io_err(&dest))?;
         report
     };
-    main.as_file().sync_data().map_err(io_err(&dest))?;
 
     let mut files = vec![(main, dest.clone())];
     if let Some(p) = plain {

@@ -7,9 +7,90 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A shared, immutable buffer that file data points into: the memory map of
-/// the (decompressed) input tarball, or any owned bytes.
-pub type Backing = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// Immutable bytes that file data points into: the input tarball (read
+/// with `pread`, so its pages count against the page cache rather than the
+/// process), a decompressed copy of it in a temporary file, or bytes in
+/// memory.
+pub trait Blob: Send + Sync {
+    fn len(&self) -> u64;
+
+    /// Fills `buf` from `offset`; a short read is an error.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// All the bytes, when they are in memory.
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A shared [`Blob`].
+pub type Backing = Arc<dyn Blob>;
+
+fn slice_read_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    let src = usize::try_from(offset)
+        .ok()
+        .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the data"))?;
+    buf.copy_from_slice(src);
+    Ok(())
+}
+
+impl Blob for Vec<u8> {
+    fn len(&self) -> u64 {
+        Vec::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        slice_read_at(self, offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+impl Blob for &'static [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        slice_read_at(self, offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+/// A file that nobody changes while it is read (the input, or our own
+/// unlinked temporary file), with its length taken once.
+#[derive(Debug)]
+pub struct FileBlob {
+    file: File,
+    len: u64,
+}
+
+impl FileBlob {
+    pub fn new(file: File) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(FileBlob { file, len })
+    }
+}
+
+impl Blob for FileBlob {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+}
 
 /// One stored run of a sparse file: `len` bytes that belong at `logical` in
 /// the file and sit at `stored` in the backing buffer.
@@ -91,7 +172,7 @@ impl FileData {
     /// not lie inside the buffer.
     pub fn range(backing: Backing, offset: u64, size: u64) -> Option<Self> {
         let end = offset.checked_add(size)?;
-        if end > (*backing).as_ref().len() as u64 {
+        if end > backing.len() {
             return None;
         }
         Some(FileData {
@@ -103,7 +184,7 @@ impl FileData {
     /// A sparse file of `size` bytes, or `None` if an extent lies outside the
     /// backing buffer or the file, or the extents overlap or are unsorted.
     pub fn sparse(backing: Backing, extents: Vec<Extent>, size: u64) -> Option<Self> {
-        let buf_len = (*backing).as_ref().len() as u64;
+        let buf_len = backing.len();
         let mut logical_end = 0u64;
         for e in &extents {
             if e.logical < logical_end
@@ -137,7 +218,7 @@ impl FileData {
         match &self.source {
             Source::Zeros if self.size == 0 => Some(&[]),
             Source::Range { backing, offset } => {
-                let buf = (**backing).as_ref();
+                let buf = backing.as_slice()?;
                 // In range by construction.
                 let start = usize::try_from(*offset).ok()?;
                 let len = usize::try_from(self.size).ok()?;
@@ -160,17 +241,16 @@ impl FileData {
                 backing,
                 offset: base,
             } => {
-                let src = (**backing).as_ref();
-                let start = to_usize(base.checked_add(offset))?;
-                let stop = to_usize(base.checked_add(end))?;
-                buf.copy_from_slice(&src[start..stop]);
+                let at = base
+                    .checked_add(offset)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))?;
+                backing.read_at(at, buf)?;
             }
             Source::Bytes(b) => {
                 buf.copy_from_slice(&b[to_usize(Some(offset))?..to_usize(Some(end))?]);
             }
             Source::Sparse { backing, extents } => {
                 buf.fill(0);
-                let src = (**backing).as_ref();
                 for e in extents.iter() {
                     let e_end = e.logical.saturating_add(e.len);
                     let lo = e.logical.max(offset);
@@ -178,10 +258,13 @@ impl FileData {
                     if lo >= hi {
                         continue;
                     }
-                    let from = to_usize(e.stored.checked_add(lo - e.logical))?;
+                    let from = e
+                        .stored
+                        .checked_add(lo - e.logical)
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))?;
                     let n = to_usize(Some(hi - lo))?;
                     let at = to_usize(Some(lo - offset))?;
-                    buf[at..at + n].copy_from_slice(&src[from..from + n]);
+                    backing.read_at(from, &mut buf[at..at + n])?;
                 }
             }
             Source::Host(path) => {
@@ -214,6 +297,18 @@ impl FileData {
         if let Some(slice) = self.as_slice() {
             return out.write_all(slice);
         }
+        if !matches!(self.source, Source::Host(_)) {
+            // Large reads keep the syscall count low for file-backed data.
+            let mut buf = vec![0u8; usize::try_from(self.size.min(COPY_CHUNK)).unwrap_or(0)];
+            let mut pos = 0u64;
+            while pos < self.size {
+                let n = usize::try_from((self.size - pos).min(COPY_CHUNK)).unwrap_or(0);
+                self.read_at(pos, &mut buf[..n])?;
+                out.write_all(&buf[..n])?;
+                pos += n as u64;
+            }
+            return Ok(());
+        }
         let copied = io::copy(&mut self.reader()?, out)?;
         if copied != self.size {
             return Err(io::Error::new(
@@ -231,6 +326,9 @@ impl FileData {
         Ok(v)
     }
 }
+
+/// Bytes read per call when copying file-backed data.
+const COPY_CHUNK: u64 = 1 << 20;
 
 fn to_usize(v: Option<u64>) -> io::Result<usize> {
     v.and_then(|v| usize::try_from(v).ok())

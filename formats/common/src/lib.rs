@@ -19,7 +19,7 @@ mod path;
 mod tree;
 mod view;
 
-pub use data::{Backing, Extent, FileData, Source};
+pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source};
 pub use encoder::{Encoder, Plain, Report, Sink};
 pub use error::{Error, Result};
 pub use overlay::Overlay;

@@ -162,7 +162,17 @@ type LinkKey = (u32, u32, u32, Kind);
 /// link table, and NUL padding between archives is skipped. Parents that
 /// have no member of their own are created with mode 0755, owner 0:0, mtime 0.
 pub fn read(image: Backing) -> Result<Tree> {
-    let buf: &[u8] = (*image).as_ref();
+    // The walk needs the bytes in memory; a file-backed image is read once.
+    let image: Backing = if image.as_slice().is_some() {
+        image
+    } else {
+        let mut all = vec![0u8; usize::try_from(image.len()).map_err(|_| malformed(0, "image too large"))?];
+        image
+            .read_at(0, &mut all)
+            .map_err(|e| Error::io("reading the cpio image", e))?;
+        std::sync::Arc::new(all)
+    };
+    let buf: &[u8] = image.as_slice().unwrap_or_default();
     let mut tree = TreeBuilder::new(Meta::new(0o755, 0, 0, Time::default()));
     let mut links: HashMap<LinkKey, Box<[u8]>> = HashMap::new();
     for raw in Members::new(buf) {

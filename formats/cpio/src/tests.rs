@@ -154,7 +154,7 @@ fn read_refers_to_the_image_without_copying() {
         panic!("not a file");
     };
     let slice = data.as_slice().unwrap();
-    let buf: &[u8] = (*image).as_ref();
+    let buf: &[u8] = image.as_slice().unwrap();
     assert!(buf.as_ptr_range().contains(&slice.as_ptr()));
     assert_eq!(slice, pattern(513, 1));
 }

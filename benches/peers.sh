@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Times rootforge and the tools Buildroot uses on the same rootfs tarball, in
+# one session, and prints a markdown table of medians and ratios.
+#
+#   benches/peers.sh TARBALL [RUNS]        RUNS defaults to 5
+#
+# Environment:
+#   ROOTFORGE  the binary (default: target/release/rootforge of this checkout);
+#              its jobs are skipped when it is missing
+#   ONLY       space-separated job keys to run (default: all; see add_job)
+#   WORKDIR    scratch directory (default: a fresh one under ${TMPDIR:-/tmp});
+#              outputs can be a few times the tarball's size
+#
+# Needs Debian's fakeroot, cpio, libarchive-tools (bsdtar), time, GNU tar and
+# gzip; missing ones are installed with apt-get when running as root.
+#
+# Runs are interleaved (run 1 of every job, then run 2, ...) so a slow spell
+# of a noisy machine hits every job alike. Each run gets a fresh output
+# directory, deleted afterwards. Wall time is taken inside the timed shell
+# (bash $EPOCHREALTIME), so it includes the job's own process start-up but
+# not the wrapper's. Peak RSS is GNU time's %M: the largest single process
+# of the job (fakeroot's faked daemon is not counted).
+set -euo pipefail
+
+usage() { echo "usage: $0 TARBALL [RUNS]" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+TARBALL=$(realpath -- "$1")
+RUNS=${2:-5}
+[ -f "$TARBALL" ] || { echo "$0: no such tarball: $1" >&2; exit 2; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage
+RF=$(realpath -m -- "${ROOTFORGE:-$(dirname -- "$0")/../target/release/rootforge}")
+
+need() {
+    command -v "$1" >/dev/null && return
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "$0: $1 is missing (Debian package $2)" >&2
+        exit 1
+    fi
+}
+need fakeroot fakeroot
+need cpio cpio
+need bsdtar libarchive-tools
+need gzip gzip
+[ -x /usr/bin/time ] || need /usr/bin/time time
+
+# --- jobs ------------------------------------------------------------------
+# add_job KEY NAME REF OUTPUT: job_KEY runs in a fresh directory (its cwd);
+# OUTPUT is the file whose size is reported; REF is the job the ratio column
+# divides by. Rootforge jobs are their own reference, so they read 1.00.
+KEYS=()
+declare -A NAME REF OUT
+add_job() { KEYS+=("$1"); NAME[$1]=$2; REF[$1]=$3; OUT[$1]=$4; }
+
+add_job floor_read   "floor-read (cat > /dev/null)"   rf_cpio    ""
+add_job floor_copy   "floor-copy (cat > file)"        rf_cpio    copy.tar
+add_job rf_cpio      "rootforge cpio"                 rf_cpio    rootfs.cpio
+add_job rf_tar       "rootforge tar"                  rf_tar     rootfs.tar
+add_job rf_cpio_gz   "rootforge cpio+gzip"            rf_cpio_gz rootfs.cpio.gz
+add_job bsdtar_newc  "bsdtar newc"                    rf_cpio    x.cpio
+add_job br_cpio      "buildroot cpio (extract + cpio)" rf_cpio   rootfs.cpio
+add_job br_cpio_step "buildroot cpio (cpio step)"     rf_cpio    rootfs.cpio
+add_job br_tar       "buildroot tar (extract + tar)"  rf_tar     rootfs.tar
+add_job br_tar_step  "buildroot tar (tar step)"       rf_tar     rootfs.tar
+add_job gzip9        "gzip -9 -n (buildroot cpio)"    rf_cpio_gz rootfs.cpio.gz
+
+job_floor_read() { cat "$TARBALL" >/dev/null; }
+job_floor_copy() { cat "$TARBALL" >copy.tar; }
+job_rf_cpio() { "$RF" build "$TARBALL" -o . -f cpio; }
+job_rf_tar() { "$RF" build "$TARBALL" -o . -f tar; }
+job_rf_cpio_gz() { "$RF" build "$TARBALL" -o . -f cpio --compress gzip; }
+job_bsdtar_newc() { bsdtar -cf x.cpio --format newc "@$TARBALL"; }
+
+# Buildroot's steps (fs/common.mk, fs/cpio/cpio.mk, fs/tar/tar.mk), run
+# inside fakeroot. The extract stands in for Buildroot's rsync + chown of
+# output/target, which every image repeats.
+br_extract() {
+    mkdir "$1"
+    tar -xpf "$TARBALL" --xattrs --xattrs-include='*' --numeric-owner -C "$1"
+}
+br_cpio() { (cd "$1" && find . | LC_ALL=C sort | cpio --reproducible --quiet -o -H newc) >"$2"; }
+br_tar() {
+    local out
+    out=$(realpath -m -- "$2")
+    (cd "$1" && find -print0 | LC_ALL=C sort -z |
+        tar --pax-option=exthdr.name=%d/PaxHeaders/%f,atime:=0,ctime:=0 \
+            -cf "$out" --null --xattrs-include='*' --no-recursion -T - --numeric-owner)
+}
+# fakeroot is a POSIX sh script, which drops exported bash functions from the
+# environment, so the shell inside it sources them from $LIB.
+job_br_cpio() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_cpio root rootfs.cpio'; }
+job_br_tar() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_tar root rootfs.tar'; }
+# The step alone works on the tree PREP extracted, with its fakeroot state.
+job_br_cpio_step() {
+    fakeroot -i "$PREP/faked.state" -- bash -c '. "$LIB" && br_cpio "$PREP/root" rootfs.cpio'
+}
+job_br_tar_step() {
+    fakeroot -i "$PREP/faked.state" -- bash -c '. "$LIB" && br_tar "$PREP/root" rootfs.tar'
+}
+# Buildroot's outer compression of the cpio it made.
+job_gzip9() { gzip -9 -c -n "$PREP/rootfs.cpio" >rootfs.cpio.gz; }
+
+# --- selection -------------------------------------------------------------
+SELECTED=()
+for k in "${KEYS[@]}"; do
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $k "* ]]; then continue; fi
+    if [[ $k == rf_* ]] && [ ! -x "$RF" ]; then continue; fi
+    SELECTED+=("$k")
+done
+[ ${#SELECTED[@]} -gt 0 ] || { echo "$0: no job selected" >&2; exit 2; }
+selected() { [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+
+if [ -n "${WORKDIR:-}" ]; then
+    mkdir -p "$WORKDIR"
+    WORK=$(mktemp -d "$(realpath -- "$WORKDIR")/peers.XXXXXX")
+else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/peers.XXXXXX")
+fi
+trap 'rm -rf -- "$WORK"' EXIT
+if [ -x "$RF" ]; then
+    # A rebuild during the run must not mix two binaries in one table.
+    cp -- "$RF" "$WORK/rootforge"
+    RF_SRC=$RF
+    RF=$WORK/rootforge
+fi
+PREP=$WORK/prep
+LIB=$WORK/lib.sh
+declare -f br_extract br_cpio br_tar >"$LIB"
+export TARBALL RF PREP LIB
+export -f "${SELECTED[@]/#/job_}"
+
+# --- header ----------------------------------------------------------------
+cpu=$(sed -n 's/^model name[[:space:]]*: //p;T;q' /proc/cpuinfo)
+echo "## Peers on $(basename -- "$TARBALL")"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- machine: $(nproc) cpus, ${cpu:-unknown cpu}, $(uname -sr)"
+echo "- input: $TARBALL, $(stat -c %s -- "$TARBALL" | awk '{printf "%.1f", $1 / 1048576}') MiB," \
+    "$(tar -tf "$TARBALL" | wc -l) members"
+echo "- runs: $RUNS per job, interleaved; median and min wall seconds"
+echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -x "$RF" ]; then
+    echo "- rootforge: $RF_SRC ($("$RF" --version 2>/dev/null || echo 'version unknown'))"
+else
+    echo "- rootforge: $RF not found, its jobs are skipped"
+fi
+echo "- peers: $(tar --version | head -n1), $(cpio --version | head -n1)," \
+    "$(bsdtar --version | cut -d' ' -f1-2), $(gzip --version | head -n1)," \
+    "fakeroot $(fakeroot --version | awk '{print $NF}')"
+echo
+
+# --- untimed preparation ---------------------------------------------------
+cat "$TARBALL" >/dev/null # into the page cache
+if selected br_cpio_step || selected br_tar_step || selected gzip9; then
+    mkdir "$PREP"
+    (cd "$PREP" && fakeroot -s faked.state -- bash -c '. "$LIB" && br_extract root && br_cpio root rootfs.cpio')
+fi
+
+# --- timed runs ------------------------------------------------------------
+declare -A WALL RSS SIZE
+for ((r = 1; r <= RUNS; r++)); do
+    for k in "${SELECTED[@]}"; do
+        dir=$WORK/run
+        rm -rf -- "$dir"
+        mkdir "$dir"
+        if ! /usr/bin/time -f %M -o "$WORK/rss" bash -c \
+            'cd "$1" && s=$EPOCHREALTIME && "job_$2" && e=$EPOCHREALTIME && echo "$s $e" >"$3"' \
+            _ "$dir" "$k" "$WORK/wall" >"$WORK/log" 2>&1; then
+            echo "$0: job ${NAME[$k]} failed (run $r):" >&2
+            cat "$WORK/log" >&2
+            exit 1
+        fi
+        WALL[$k]+="$(awk '{printf "%.6f", $2 - $1}' "$WORK/wall") "
+        RSS[$k]+="$(tail -n1 "$WORK/rss") "
+        if [ -n "${OUT[$k]}" ]; then
+            SIZE[$k]=$(stat -c %s -- "$dir/${OUT[$k]}")
+        fi
+        rm -rf -- "$dir"
+        sync # so this run's writeback does not land in the next one
+    done
+done
+
+# --- table -----------------------------------------------------------------
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{v[NR] = $1} END {
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minimum() { tr ' ' '\n' | sed '/^$/d' | sort -g | head -n1; }
+maximum() { tr ' ' '\n' | sed '/^$/d' | sort -g | tail -n1; }
+
+declare -A MED
+for k in "${SELECTED[@]}"; do MED[$k]=$(median <<<"${WALL[$k]}"); done
+
+echo "| job | median s | min s | peak RSS MiB | output MiB | ratio | reference |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+for k in "${SELECTED[@]}"; do
+    ref=${REF[$k]}
+    if [ -n "${MED[$ref]:-}" ]; then
+        ratio=$(awk -v a="${MED[$k]}" -v b="${MED[$ref]}" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')
+        refname=${NAME[$ref]}
+    else
+        ratio="n/a"
+        refname="${NAME[$ref]} (not run)"
+    fi
+    size="-"
+    [ -n "${SIZE[$k]:-}" ] && size=$(awk -v s="${SIZE[$k]}" 'BEGIN {printf "%.2f", s / 1048576}')
+    printf '| %s | %.3f | %.3f | %.1f | %s | %s | %s |\n' "${NAME[$k]}" "${MED[$k]}" \
+        "$(minimum <<<"${WALL[$k]}")" "$(awk -v k="$(maximum <<<"${RSS[$k]}")" 'BEGIN {print k / 1024}')" \
+        "$size" "$ratio" "$refname"
+done
+echo
+echo "ratio = median / median of the reference job; peak RSS is the highest of the runs;"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)."
