@@ -19,11 +19,14 @@
 # directory, deleted afterwards. Wall time is taken inside the timed shell
 # (bash $EPOCHREALTIME), so it includes the job's own process start-up but
 # not the wrapper's. Peak RSS is GNU time's %M: the largest single process
-# of the job (fakeroot's faked daemon is not counted).
+# of the job (fakeroot's faked daemon is not counted). It counts mapped file
+# pages, so a tool that mmaps its input reads about the input's size.
+#
+# shellcheck disable=SC2016 # the single-quoted scripts expand in their own shell
 set -euo pipefail
 
 usage() { echo "usage: $0 TARBALL [RUNS]" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 TARBALL=$(realpath -- "$1")
 RUNS=${2:-5}
 [ -f "$TARBALL" ] || { echo "$0: no such tarball: $1" >&2; exit 2; }
@@ -84,6 +87,7 @@ br_cpio() { (cd "$1" && find . | LC_ALL=C sort | cpio --reproducible --quiet -o 
 br_tar() {
     local out
     out=$(realpath -m -- "$2")
+    # shellcheck disable=SC2185 # Buildroot's command, verbatim
     (cd "$1" && find -print0 | LC_ALL=C sort -z |
         tar --pax-option=exthdr.name=%d/PaxHeaders/%f,atime:=0,ctime:=0 \
             -cf "$out" --null --xattrs-include='*' --no-recursion -T - --numeric-owner)
@@ -159,9 +163,11 @@ if selected br_cpio_step || selected br_tar_step || selected gzip9; then
 fi
 
 # --- timed runs ------------------------------------------------------------
-declare -A WALL RSS SIZE
+# A job that fails is reported, left out of later runs and marked in the table.
+declare -A WALL RSS SIZE FAILED
 for ((r = 1; r <= RUNS; r++)); do
     for k in "${SELECTED[@]}"; do
+        [ -z "${FAILED[$k]:-}" ] || continue
         dir=$WORK/run
         rm -rf -- "$dir"
         mkdir "$dir"
@@ -169,8 +175,10 @@ for ((r = 1; r <= RUNS; r++)); do
             'cd "$1" && s=$EPOCHREALTIME && "job_$2" && e=$EPOCHREALTIME && echo "$s $e" >"$3"' \
             _ "$dir" "$k" "$WORK/wall" >"$WORK/log" 2>&1; then
             echo "$0: job ${NAME[$k]} failed (run $r):" >&2
-            cat "$WORK/log" >&2
-            exit 1
+            tail -n 20 "$WORK/log" >&2
+            FAILED[$k]=1
+            rm -rf -- "$dir"
+            continue
         fi
         WALL[$k]+="$(awk '{printf "%.6f", $2 - $1}' "$WORK/wall") "
         RSS[$k]+="$(tail -n1 "$WORK/rss") "
@@ -189,11 +197,17 @@ minimum() { tr ' ' '\n' | sed '/^$/d' | sort -g | head -n1; }
 maximum() { tr ' ' '\n' | sed '/^$/d' | sort -g | tail -n1; }
 
 declare -A MED
-for k in "${SELECTED[@]}"; do MED[$k]=$(median <<<"${WALL[$k]}"); done
+for k in "${SELECTED[@]}"; do
+    [ -n "${FAILED[$k]:-}" ] || MED[$k]=$(median <<<"${WALL[$k]}")
+done
 
 echo "| job | median s | min s | peak RSS MiB | output MiB | ratio | reference |"
 echo "|---|---:|---:|---:|---:|---:|---|"
 for k in "${SELECTED[@]}"; do
+    if [ -n "${FAILED[$k]:-}" ]; then
+        echo "| ${NAME[$k]} | failed | | | | | |"
+        continue
+    fi
     ref=${REF[$k]}
     if [ -n "${MED[$ref]:-}" ]; then
         ratio=$(awk -v a="${MED[$k]}" -v b="${MED[$ref]}" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')
@@ -211,3 +225,4 @@ done
 echo
 echo "ratio = median / median of the reference job; peak RSS is the highest of the runs;"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)."
+[ ${#FAILED[@]} -eq 0 ] || exit 1
