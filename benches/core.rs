@@ -6,8 +6,10 @@ use std::hint::black_box;
 use std::io;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rootforge::common::{Backing, Content, Edit, Encoder, FileData, Inode, Meta, Plain, Replace, Time, Tree, TreeBuilder};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rootforge::common::{
+    Backing, Content, Edit, Encoder, FileData, Inode, Meta, Plain, Replace, Time, Tree, TreeBuilder,
+};
 
 /// A tree of `files` files of `size` bytes in directories of 100, with
 /// pseudo-random content so nothing compresses to nothing.
@@ -25,20 +27,29 @@ fn synthetic(files: u32, size: usize) -> Tree {
             })
             .collect();
         let path = format!("usr/share/d{:04}/file{i:06}", i / 100);
-        let inode = Inode::new(Meta::new(0o644, 0, 0, Time::from_secs(1_700_000_000)), Content::File(FileData::bytes(data)));
-        b.insert(path.as_bytes(), inode, Replace::Always).expect("synthetic tree");
+        let inode = Inode::new(
+            Meta::new(0o644, 0, 0, Time::from_secs(1_700_000_000)),
+            Content::File(FileData::bytes(data)),
+        );
+        b.insert(path.as_bytes(), inode, Replace::Always)
+            .expect("synthetic tree");
     }
     b.finish()
 }
 
 fn tarball(tree: &Tree) -> Backing {
     let mut out = Plain(Vec::new());
-    rootforge_tar::TarEncoder::default().write(&tree.view(), &mut out).expect("tar");
+    rootforge_tar::TarEncoder
+        .write(&tree.view(), &mut out)
+        .expect("tar");
     Arc::new(out.0)
 }
 
 fn benches(c: &mut Criterion) {
-    let shapes = [("small-files", synthetic(20_000, 2_000)), ("large-files", synthetic(8, 8 << 20))];
+    let shapes = [
+        ("small-files", synthetic(20_000, 2_000)),
+        ("large-files", synthetic(8, 8 << 20)),
+    ];
     for (name, tree) in &shapes {
         let tar = tarball(tree);
         let bytes = tar.len();
@@ -54,11 +65,17 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_function("cpio", |b| {
             let enc = rootforge_cpio::CpioEncoder::default();
-            b.iter(|| enc.write(&tree.view(), &mut Plain(io::sink())).expect("cpio"));
+            b.iter(|| {
+                enc.write(&tree.view(), &mut Plain(io::sink()))
+                    .expect("cpio")
+            });
         });
         g.bench_function("tar", |b| {
-            let enc = rootforge_tar::TarEncoder::default();
-            b.iter(|| enc.write(&tree.view(), &mut Plain(io::sink())).expect("tar"));
+            let enc = rootforge_tar::TarEncoder;
+            b.iter(|| {
+                enc.write(&tree.view(), &mut Plain(io::sink()))
+                    .expect("tar")
+            });
         });
         g.bench_function("cpio+gzip", |b| {
             let enc = rootforge_cpio::CpioEncoder::default();

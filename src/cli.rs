@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use rootforge_common::{Encoder, Overlay, Time};
 use serde::Deserialize;
@@ -93,7 +93,9 @@ pub enum CpioFormatArg {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  rootforge build -o out                       # the bundled example rootfs, every format\n  rootforge build rootfs.tar.xz -o out -f cpio --compress gzip\n  rootforge build target/ --all-root -o out --profile buildroot\n  rootforge build --config images.toml\n\nExit status: 0 when every image was written, 1 on any error (nothing is left\nin the output directory), 2 on a usage error.")]
+#[command(
+    after_help = "Examples:\n  rootforge build -o out                       # the bundled example rootfs, every format\n  rootforge build rootfs.tar.xz -o out -f cpio --compress gzip\n  rootforge build target/ --all-root -o out --profile buildroot\n  rootforge build --config images.toml\n\nExit status: 0 when every image was written, 1 on any error (nothing is left\nin the output directory), 2 on a usage error."
+)]
 pub struct BuildArgs {
     /// Rootfs tarball (plain, gzip, zstd, xz, bzip2, lz4; sniffed from its
     /// bytes), `-` for stdin, or a directory. Default: the bundled example.
@@ -194,8 +196,10 @@ pub struct ImageConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut cfg: Config = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut cfg: Config =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
         // Paths in the file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
@@ -209,7 +213,9 @@ impl Config {
             img.overlays.iter_mut().for_each(fix);
         }
         for name in cfg.images.keys() {
-            name.parse::<Format>().map_err(anyhow::Error::msg).with_context(|| format!("{}: [images.{name}]", path.display()))?;
+            name.parse::<Format>()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{}: [images.{name}]", path.display()))?;
         }
         Ok(cfg)
     }
@@ -220,7 +226,10 @@ where
     T::Err: fmt::Display,
 {
     v.as_deref()
-        .map(|s| s.parse::<T>().map_err(|e| anyhow::anyhow!("config {what}: {e}")))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| anyhow::anyhow!("config {what}: {e}"))
+        })
         .transpose()
 }
 
@@ -254,16 +263,24 @@ pub fn build(args: BuildArgs) -> Result<()> {
     let formats: Vec<Format> = if !args.formats.is_empty() {
         args.formats.clone()
     } else if let Some(list) = &cfg.formats {
-        list.iter().map(|s| s.parse::<Format>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+        list.iter()
+            .map(|s| s.parse::<Format>().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?
     } else if !cfg.images.is_empty() {
-        cfg.images.keys().map(|k| k.parse::<Format>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+        cfg.images
+            .keys()
+            .map(|k| k.parse::<Format>().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?
     } else {
         Format::ALL.to_vec()
     };
     let mut formats = formats;
     formats.sort();
     formats.dedup();
-    let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args
+        .jobs
+        .or(cfg.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
         bail!("--jobs must be at least 1");
     }
@@ -280,8 +297,14 @@ pub fn build(args: BuildArgs) -> Result<()> {
         let (fmt, dir) = spec
             .split_once(':')
             .with_context(|| format!("--overlay {spec}: expected FORMAT:DIR"))?;
-        let fmt: Format = fmt.parse().map_err(anyhow::Error::msg).with_context(|| format!("--overlay {spec}"))?;
-        overlay_dirs.entry(fmt).or_default().push(PathBuf::from(dir));
+        let fmt: Format = fmt
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--overlay {spec}"))?;
+        overlay_dirs
+            .entry(fmt)
+            .or_default()
+            .push(PathBuf::from(dir));
     }
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -330,8 +353,10 @@ pub fn build(args: BuildArgs) -> Result<()> {
             .into_iter()
             .chain(overlay_dirs.get(&format).cloned().unwrap_or_default());
         for dir in dirs {
-            let extra = overlay::read_overlay_dir(&dir, sde).with_context(|| format!("overlay {}", dir.display()))?;
-            overlay::merge_tree(&mut ov, &extra).with_context(|| format!("overlay {}", dir.display()))?;
+            let extra = overlay::read_overlay_dir(&dir, sde)
+                .with_context(|| format!("overlay {}", dir.display()))?;
+            overlay::merge_tree(&mut ov, &extra)
+                .with_context(|| format!("overlay {}", dir.display()))?;
         }
         let per_format_compress = match format {
             Format::Cpio => args.cpio_compress,
@@ -339,16 +364,25 @@ pub fn build(args: BuildArgs) -> Result<()> {
         };
         let compression = match per_format_compress {
             Some(c) => c,
-            None => match parse_opt::<Compression>(&icfg.and_then(|c| c.compress.clone()), "compress")? {
-                Some(c) => c,
-                None => compress_all.unwrap_or(Compression::None),
-            },
+            None => {
+                match parse_opt::<Compression>(&icfg.and_then(|c| c.compress.clone()), "compress")?
+                {
+                    Some(c) => c,
+                    None => compress_all.unwrap_or(Compression::None),
+                }
+            }
         };
-        let level = icfg.and_then(|c| c.level).or(args.compress_level).or(cfg.compress_level);
+        let level = icfg
+            .and_then(|c| c.level)
+            .or(args.compress_level)
+            .or(cfg.compress_level);
         let mut uimage = None;
         let encoder: Box<dyn Encoder> = match format {
             Format::Cpio => {
-                let fmt = args.cpio_format.or(icfg.and_then(|c| c.format)).unwrap_or(CpioFormatArg::Newc);
+                let fmt = args
+                    .cpio_format
+                    .or(icfg.and_then(|c| c.format))
+                    .unwrap_or(CpioFormatArg::Newc);
                 if args.cpio_init || buildroot || icfg.and_then(|c| c.init).unwrap_or(false) {
                     overlay::add_cpio_init(&mut ov, tweak_time)?;
                 }
@@ -363,7 +397,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
                     },
                 })
             }
-            Format::Tar => Box::new(rootforge_tar::TarEncoder::default()),
+            Format::Tar => Box::new(rootforge_tar::TarEncoder),
         };
         jobs_list.push(ImageJob {
             name: format!("rootfs.{}", format.name()),
@@ -395,8 +429,16 @@ fn print_summary(built: &[pipeline::Built], total: f64) {
     println!("{:<24} {:>14} {:>9}", "image", "size", "time");
     for b in built {
         for (path, size) in &b.files {
-            let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            println!("{:<24} {:>14} {:>8.2}s", name, human(*size), b.elapsed.as_secs_f64());
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            println!(
+                "{:<24} {:>14} {:>8.2}s",
+                name,
+                human(*size),
+                b.elapsed.as_secs_f64()
+            );
         }
     }
     println!("{:<24} {:>14} {:>8.2}s", "total", "", total);
@@ -410,7 +452,11 @@ fn human(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Runs `rootforge inspect`.

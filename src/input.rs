@@ -59,7 +59,12 @@ pub struct Options {
 impl Options {
     /// Metadata of directories that only appear as parents.
     pub fn implicit_dir(&self) -> Meta {
-        Meta::new(0o755, 0, 0, Time::from_secs(self.source_date_epoch.unwrap_or(0)))
+        Meta::new(
+            0o755,
+            0,
+            0,
+            Time::from_secs(self.source_date_epoch.unwrap_or(0)),
+        )
     }
 }
 
@@ -141,7 +146,10 @@ fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), 
     let mut head = [0u8; 16];
     let n = read_head(&mut file, &mut head).map_err(|e| io_err(source, e))?;
     match compress::sniff(&head[..n]) {
-        None => Ok((file_blob(file).map_err(|e| io_err(source, e))?, Compression::None)),
+        None => Ok((
+            file_blob(file).map_err(|e| io_err(source, e))?,
+            Compression::None,
+        )),
         Some(c) => {
             drop(file);
             let file = File::open(path).map_err(|e| io_err(source, e))?;
@@ -152,7 +160,10 @@ fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), 
 }
 
 fn decompress_err(source: &Source, c: Compression, e: io::Error) -> InputError {
-    io_err(source, io::Error::new(e.kind(), format!("{c} decompression failed: {e}")))
+    io_err(
+        source,
+        io::Error::new(e.kind(), format!("{c} decompression failed: {e}")),
+    )
 }
 
 /// Copies a stream (stdin) to an unlinked temporary file, decompressing it
@@ -249,7 +260,11 @@ pub fn read_dir(root: &Path, opts: &Options) -> Result<Loaded, InputError> {
         } else {
             Content::Socket
         };
-        let (uid, gid) = if opts.all_root { (0, 0) } else { (md.uid(), md.gid()) };
+        let (uid, gid) = if opts.all_root {
+            (0, 0)
+        } else {
+            (md.uid(), md.gid())
+        };
         let perm = u16::try_from(md.mode() & 0o7777).unwrap_or(0);
         let mtime = Time {
             sec: md.mtime(),
@@ -259,7 +274,8 @@ pub fn read_dir(root: &Path, opts: &Options) -> Result<Loaded, InputError> {
         for (name, value) in host_xattrs(&host).map_err(|e| io_err(&source, with_path(e, &host)))? {
             inode.set_xattr(&name, &value);
         }
-        b.insert(&rel, inode, Replace::Always).map_err(|e| tree_err(&source, e))?;
+        b.insert(&rel, inode, Replace::Always)
+            .map_err(|e| tree_err(&source, e))?;
     }
     if let Some(max) = opts.source_date_epoch {
         b.clamp_mtimes(Time::from_secs(max));
@@ -303,7 +319,10 @@ fn host_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
     for name in names {
         if let Some(value) = xattr::get(path, &name)? {
-            out.push((std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec(), value));
+            out.push((
+                std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec(),
+                value,
+            ));
         }
     }
     Ok(out)
@@ -315,9 +334,13 @@ mod tests {
 
     #[test]
     fn dev_numbers_split_like_glibc() {
-        // makedev(4095, 1048575) and makedev(8, 1)
-        let big = ((4095u64 & 0xfffff000) << 32) | ((4095 & 0xfff) << 8) | ((1048575u64 & 0xffffff00) << 12) | (1048575 & 0xff);
-        assert_eq!(split_dev(big), (4095, 1048575));
+        // glibc's makedev(0x12345, 0x123456): both numbers use the high bits.
+        let (major, minor) = (0x12345u64, 0x123456u64);
+        let big = ((major & 0xfffff000) << 32)
+            | ((major & 0xfff) << 8)
+            | ((minor & 0xffffff00) << 12)
+            | (minor & 0xff);
+        assert_eq!(split_dev(big), (0x12345, 0x123456));
         assert_eq!(split_dev((8 << 8) | 1), (8, 1));
     }
 }

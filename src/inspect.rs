@@ -5,8 +5,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use rootforge_common::{listing, Backing, Tree};
+use anyhow::{Context, Result, bail};
+use rootforge_common::{Backing, Tree, listing};
 
 use crate::compress;
 
@@ -22,7 +22,8 @@ pub enum Detected {
 
 /// Reads an image file into a tree.
 pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
-    let data: Backing = Arc::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    let data: Backing =
+        Arc::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     let data = unwrap_layers(data).with_context(|| format!("decompressing {}", path.display()))?;
     let bytes: &[u8] = data.as_slice().unwrap_or_default();
     let detected = if rootforge_cpio::is_cpio(bytes) {
@@ -30,7 +31,10 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
     } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
         Detected::Tar
     } else {
-        bail!("{}: not an image rootforge can read (cpio or tar)", path.display());
+        bail!(
+            "{}: not an image rootforge can read (cpio or tar)",
+            path.display()
+        );
     };
     let tree = match detected {
         Detected::Cpio => rootforge_cpio::read(data)?,

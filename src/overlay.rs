@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use rootforge_common::{Content, Edit, FileData, Inode, Meta, Overlay, Replace, Result, Time, Tree};
+use rootforge_common::{
+    Content, Edit, FileData, Inode, Meta, Overlay, Replace, Result, Time, Tree,
+};
 
 /// Buildroot's `fs/cpio/init`: devtmpfs is not mounted automatically for an
 /// initramfs, and glibc's `ttyname_r()` wants the console from devtmpfs.
@@ -28,7 +30,10 @@ exec /sbin/init \"$@\"
 /// `/init` runs.
 pub fn add_cpio_init(o: &mut Overlay, mtime: Time) -> Result<()> {
     let root = |perm| Meta::new(perm, 0, 0, mtime);
-    let init = Inode::new(root(0o755), Content::File(FileData::bytes(CPIO_INIT_SCRIPT)));
+    let init = Inode::new(
+        root(0o755),
+        Content::File(FileData::bytes(CPIO_INIT_SCRIPT)),
+    );
     o.insert(b"init", init, Replace::IfAbsent)?;
     let console = Inode::new(root(0o622), Content::CharDev { major: 5, minor: 1 });
     o.insert(b"dev/console", console, Replace::IfAbsent)?;
@@ -42,7 +47,11 @@ pub fn merge_tree(o: &mut Overlay, extra: &Tree) -> Result<()> {
     let mut first_name: std::collections::HashMap<_, Box<[u8]>> = std::collections::HashMap::new();
     // The overlay directory's own root would overwrite the image root's
     // metadata; rsync-style overlays merge into it instead.
-    for e in view.sorted_entries().into_iter().filter(|e| !e.path.is_empty()) {
+    for e in view
+        .sorted_entries()
+        .into_iter()
+        .filter(|e| !e.path.is_empty())
+    {
         let inode = view.inode(e.ino);
         if inode.kind() != rootforge_common::Kind::Dir {
             if let Some(first) = first_name.get(&e.ino) {
@@ -75,11 +84,7 @@ pub fn read_overlay_dir(dir: &Path, source_date_epoch: Option<i64>) -> anyhow::R
 pub fn empty_volatile_dirs(o: &mut Overlay) -> Result<()> {
     for dir in [&b"run"[..], b"tmp"] {
         let Some(id) = o.lookup(dir) else { continue };
-        let names: Vec<Box<[u8]>> = o
-            .view()
-            .children(id)
-            .map(|(n, _)| n.into())
-            .collect();
+        let names: Vec<Box<[u8]>> = o.view().children(id).map(|(n, _)| n.into()).collect();
         for name in names {
             let mut p = dir.to_vec();
             p.push(b'/');
@@ -102,15 +107,26 @@ mod tests {
     fn cpio_init_is_added_only_when_absent() {
         let m = Meta::new(0o755, 0, 0, Time::default());
         let mut b = TreeBuilder::new(m);
-        b.insert(b"dev/console", Inode::new(Meta::new(0o600, 0, 5, Time::default()), Content::CharDev { major: 5, minor: 1 }), Replace::Always)
-            .unwrap();
+        b.insert(
+            b"dev/console",
+            Inode::new(
+                Meta::new(0o600, 0, 5, Time::default()),
+                Content::CharDev { major: 5, minor: 1 },
+            ),
+            Replace::Always,
+        )
+        .unwrap();
         let base = Arc::new(b.finish());
         let mut o = Overlay::new(base.clone(), m);
         add_cpio_init(&mut o, Time::from_secs(7)).unwrap();
         let v = o.view();
         let init = v.inode(v.lookup(b"init").unwrap());
         assert_eq!((init.meta.perm, init.meta.mtime.sec), (0o755, 7));
-        assert_eq!(v.inode(v.lookup(b"dev/console").unwrap()).meta.perm, 0o600, "existing console kept");
+        assert_eq!(
+            v.inode(v.lookup(b"dev/console").unwrap()).meta.perm,
+            0o600,
+            "existing console kept"
+        );
         assert!(base.view().lookup(b"init").is_none(), "base untouched");
     }
 }

@@ -93,15 +93,21 @@ pub fn build(
 ) -> Result<Vec<Built>, BuildError> {
     let views: Vec<View<'_>> = jobs
         .iter()
-        .map(|j| j.overlay.as_ref().map_or_else(|| base.view(), Overlay::view))
+        .map(|j| {
+            j.overlay
+                .as_ref()
+                .map_or_else(|| base.view(), Overlay::view)
+        })
         .collect();
     jobs.par_iter()
         .zip(&views)
         .map(|(job, view)| {
-            job.encoder.check(view).map_err(|source| BuildError::Encode {
-                image: job.name.clone(),
-                source,
-            })
+            job.encoder
+                .check(view)
+                .map_err(|source| BuildError::Encode {
+                    image: job.name.clone(),
+                    source,
+                })
         })
         .collect::<Result<Vec<()>, _>>()?;
 
@@ -115,8 +121,10 @@ pub fn build(
         .map(|(job, view)| {
             let bar = multi.add(ProgressBar::no_length());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:>18} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {prefix:>18} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(job.name.clone());
             let r = write_image(job, view, out_dir, &bar);
@@ -164,18 +172,31 @@ impl Pending {
 /// A temporary file beside the destination, so the final rename is atomic.
 /// It gets the usual 0644 instead of the private 0600 of a temporary file.
 fn temp_in(dir: &Path) -> io::Result<NamedTempFile> {
-    let tmp = tempfile::Builder::new().prefix(".rootforge-").suffix(".tmp").tempfile_in(dir)?;
-    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".rootforge-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     Ok(tmp)
 }
 
-fn write_image(job: &ImageJob, view: &View<'_>, out_dir: &Path, bar: &ProgressBar) -> Result<Pending, BuildError> {
+fn write_image(
+    job: &ImageJob,
+    view: &View<'_>,
+    out_dir: &Path,
+    bar: &ProgressBar,
+) -> Result<Pending, BuildError> {
     let start = Instant::now();
     let dest = out_dir.join(format!("{}{}", job.name, job.compression.suffix()));
     let io_err = |path: &Path| {
         let image = job.name.clone();
         let path = path.to_path_buf();
-        move |source| BuildError::Io { image, path, source }
+        move |source| BuildError::Io {
+            image,
+            path,
+            source,
+        }
     };
     let main = temp_in(out_dir).map_err(io_err(&dest))?;
     let plain_dest = out_dir.join(&job.name);
@@ -186,13 +207,25 @@ fn write_image(job: &ImageJob, view: &View<'_>, out_dir: &Path, bar: &ProgressBa
 
     let report = {
         let main_out = BufWriter::with_capacity(1 << 20, main.as_file());
-        let mut sink = Output::new(job, main_out, plain.as_ref().map(|p| BufWriter::with_capacity(1 << 20, p.as_file())))
-            .map_err(io_err(&dest))?;
-        let mut counted = Counted { inner: &mut sink, bar };
-        let report = job.encoder.write(view, &mut counted).map_err(|source| BuildError::Encode {
-            image: job.name.clone(),
-            source,
-        })?;
+        let mut sink = Output::new(
+            job,
+            main_out,
+            plain
+                .as_ref()
+                .map(|p| BufWriter::with_capacity(1 << 20, p.as_file())),
+        )
+        .map_err(io_err(&dest))?;
+        let mut counted = Counted {
+            inner: &mut sink,
+            bar,
+        };
+        let report =
+            job.encoder
+                .write(view, &mut counted)
+                .map_err(|source| BuildError::Encode {
+                    image: job.name.clone(),
+                    source,
+                })?;
         sink.finish().map_err(io_err(&dest))?;
         report
     };
@@ -204,7 +237,8 @@ fn write_image(job: &ImageJob, view: &View<'_>, out_dir: &Path, bar: &ProgressBa
     if let Some((arch, time)) = job.uimage {
         let uboot_dest = out_dir.join(format!("{}.uboot", job.name));
         let uboot = temp_in(out_dir).map_err(io_err(&uboot_dest))?;
-        wrap_uimage(files[0].0.as_file(), uboot.as_file(), arch, time).map_err(io_err(&uboot_dest))?;
+        wrap_uimage(files[0].0.as_file(), uboot.as_file(), arch, time)
+            .map_err(io_err(&uboot_dest))?;
         files.push((uboot, uboot_dest));
     }
     Ok(Pending {
@@ -227,19 +261,27 @@ fn wrap_uimage(payload: &File, out: &File, arch: UimageArch, time: u32) -> io::R
 enum Output<'f> {
     Plain(BufWriter<&'f File>),
     Compressed {
-        comp: CompressSink<BufWriter<&'f File>>,
+        comp: Box<CompressSink<BufWriter<&'f File>>>,
         copy: Option<BufWriter<&'f File>>,
     },
 }
 
 impl<'f> Output<'f> {
-    fn new(job: &ImageJob, out: BufWriter<&'f File>, copy: Option<BufWriter<&'f File>>) -> io::Result<Self> {
+    fn new(
+        job: &ImageJob,
+        out: BufWriter<&'f File>,
+        copy: Option<BufWriter<&'f File>>,
+    ) -> io::Result<Self> {
         Ok(match job.compression {
             Compression::None => Output::Plain(out),
             c => {
                 let comp = CompressSink::new(c, job.level, out)?;
                 Output::Compressed {
-                    comp: if job.cut_anywhere { comp.cut_anywhere() } else { comp },
+                    comp: Box::new(if job.cut_anywhere {
+                        comp.cut_anywhere()
+                    } else {
+                        comp
+                    }),
                     copy,
                 }
             }

@@ -125,7 +125,9 @@ impl fmt::Display for UimageArch {
 
 /// The name given to [`UimageArch::from_str`] is not one mkimage knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown U-Boot architecture {0:?} (mkimage -A takes e.g. arm, arm64, x86, mips, powerpc, riscv)")]
+#[error(
+    "unknown U-Boot architecture {0:?} (mkimage -A takes e.g. arm, arm64, x86, mips, powerpc, riscv)"
+)]
 pub struct UnknownArch(pub String);
 
 impl FromStr for UimageArch {
@@ -209,7 +211,10 @@ pub fn write_uimage<R: Read + Seek + ?Sized>(
     let size32 = u32::try_from(size).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("payload is {size} bytes, but a legacy uImage holds at most {}", u32::MAX),
+            format!(
+                "payload is {size} bytes, but a legacy uImage holds at most {}",
+                u32::MAX
+            ),
         )
     })?;
     let header = UimageHeader {
@@ -287,8 +292,8 @@ mod tests {
 
     #[test]
     fn empty_payload_is_refused_like_mkimage() {
-        let err = write_uimage(&mut Cursor::new(b""), 0, UimageArch::Arm, &mut Vec::new())
-            .unwrap_err();
+        let err =
+            write_uimage(&mut Cursor::new(b""), 0, UimageArch::Arm, &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 

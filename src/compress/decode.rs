@@ -67,8 +67,8 @@ pub fn decoder<'a>(c: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
         Compression::Xz => {
-            let stream = Stream::new_stream_decoder(MEMLIMIT, CONCATENATED)
-                .map_err(io::Error::other)?;
+            let stream =
+                Stream::new_stream_decoder(MEMLIMIT, CONCATENATED).map_err(io::Error::other)?;
             Box::new(liblzma::read::XzDecoder::new_stream(r, stream))
         }
         Compression::Zstd => {

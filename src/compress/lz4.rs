@@ -252,7 +252,10 @@ impl<R: BufRead> Decoder<R> {
                     return Err(corrupt("content checksum mismatch"));
                 }
             }
-            if info.content_size.is_some_and(|size| size != self.content_len) {
+            if info
+                .content_size
+                .is_some_and(|size| size != self.content_len)
+            {
                 return Err(corrupt("content size mismatch"));
             }
             self.state = State::Magic;
@@ -285,7 +288,9 @@ impl<R: BufRead> Decoder<R> {
             .checked_add(u64::try_from(self.out.len()).map_err(io::Error::other)?)
             .ok_or_else(|| corrupt("content size overflows"))?;
         if info.linked {
-            let keep = WINDOW.saturating_sub(self.out.len()).min(self.history.len());
+            let keep = WINDOW
+                .saturating_sub(self.out.len())
+                .min(self.history.len());
             self.history.drain(..self.history.len() - keep);
             let tail = self.out.len().saturating_sub(WINDOW);
             self.history.extend_from_slice(&self.out[tail..]);

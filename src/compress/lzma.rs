@@ -39,8 +39,7 @@ impl<R: BufRead> Read for AloneDecoder<R> {
                     return Ok(0);
                 }
                 None => self.stream.insert(
-                    Stream::new_lzma_decoder(MEMLIMIT)
-                        .map_err(|e| corrupt(format!("{e}")))?,
+                    Stream::new_lzma_decoder(MEMLIMIT).map_err(|e| corrupt(format!("{e}")))?,
                 ),
             };
             if input.is_empty() {

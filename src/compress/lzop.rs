@@ -213,9 +213,7 @@ impl<R: BufRead> Decoder<R> {
         }
         let flags = u32::from_be_bytes(h.take()?);
         if flags & (F_H_FILTER | F_MULTIPART | F_H_EXTRA_FIELD) != 0 {
-            return Err(corrupt(format!(
-                "unsupported header flags {flags:#010x}"
-            )));
+            return Err(corrupt(format!("unsupported header flags {flags:#010x}")));
         }
         let _mode: [u8; 4] = h.take()?;
         let _mtime_low: [u8; 4] = h.take()?;
@@ -262,7 +260,11 @@ impl<R: BufRead> Decoder<R> {
                 "truncated block",
             ));
         }
-        check(sum_c_adler, || libdeflater::adler32(&self.src), "compressed")?;
+        check(
+            sum_c_adler,
+            || libdeflater::adler32(&self.src),
+            "compressed",
+        )?;
         check(sum_c_crc, || libdeflater::crc32(&self.src), "compressed")?;
         if compressed {
             self.out.resize(dst_len, 0);
@@ -274,7 +276,11 @@ impl<R: BufRead> Decoder<R> {
         } else {
             std::mem::swap(&mut self.out, &mut self.src);
         }
-        check(sum_d_adler, || libdeflater::adler32(&self.out), "decompressed")?;
+        check(
+            sum_d_adler,
+            || libdeflater::adler32(&self.out),
+            "decompressed",
+        )?;
         check(sum_d_crc, || libdeflater::crc32(&self.out), "decompressed")?;
         Ok(())
     }
@@ -298,9 +304,7 @@ impl<R: BufRead> Decoder<R> {
 
 fn check(expected: Option<u32>, actual: impl FnOnce() -> u32, what: &str) -> io::Result<()> {
     match expected {
-        Some(sum) if sum != actual() => Err(corrupt(format!(
-            "checksum of {what} block mismatch"
-        ))),
+        Some(sum) if sum != actual() => Err(corrupt(format!("checksum of {what} block mismatch"))),
         _ => Ok(()),
     }
 }
@@ -341,4 +345,3 @@ impl<R: BufRead> Read for Decoder<R> {
         Ok(n)
     }
 }
-

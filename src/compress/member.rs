@@ -74,10 +74,8 @@ impl Codec {
             Compression::None => Ok(data.to_vec()),
             Compression::Gzip => gzip(self.level, data),
             Compression::Bzip2 => {
-                let mut enc = bzip2::write::BzEncoder::new(
-                    Vec::new(),
-                    bzip2::Compression::new(self.level),
-                );
+                let mut enc =
+                    bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::new(self.level));
                 enc.write_all(data)?;
                 enc.finish()
             }
@@ -222,7 +220,8 @@ impl StreamMember {
                 out: Vec::new(),
             },
             Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(Vec::new(), zstd_level(codec.level)?)?;
+                let mut enc =
+                    zstd::stream::write::Encoder::new(Vec::new(), zstd_level(codec.level)?)?;
                 enc.include_checksum(true)?;
                 StreamMember::Zstd(enc)
             }
@@ -279,7 +278,10 @@ impl StreamMember {
             StreamMember::Zstd(e) => e.finish(),
             StreamMember::Lz4(e) => Ok(e.finish()),
             StreamMember::Lzo(e) => e.finish(),
-            StreamMember::Lzma { mut stream, mut out } => {
+            StreamMember::Lzma {
+                mut stream,
+                mut out,
+            } => {
                 run_to_end(&mut stream, &[], &mut out)?;
                 Ok(out)
             }

@@ -154,7 +154,10 @@ impl<W: Write> CompressSink<W> {
 
     /// Queues `buf` as a chunk and compresses the batch once it is full.
     fn cut(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_size.min(MAX_RUN)));
+        let chunk = std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.chunk_size.min(MAX_RUN)),
+        );
         self.mark = 0;
         self.queue(chunk)
     }

@@ -15,8 +15,14 @@ fn sample(len: usize, seed: u64) -> Vec<u8> {
         x
     };
     let words: [&[u8]; 8] = [
-        b"usr/lib/", b"libc.so.6 ", b"#include <stdio.h>\n", b"root:x:0:0:", b"busybox ",
-        b"\x7fELF\x02\x01\x01", b"0755 ", b"etc/init.d/rcS\n",
+        b"usr/lib/",
+        b"libc.so.6 ",
+        b"#include <stdio.h>\n",
+        b"root:x:0:0:",
+        b"busybox ",
+        b"\x7fELF\x02\x01\x01",
+        b"0755 ",
+        b"etc/init.d/rcS\n",
     ];
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
@@ -123,7 +129,13 @@ fn cuts_fall_only_on_marks_unless_cut_anywhere() {
     let data = sample(300_000, 3);
     // Marks every 10 000 bytes, chunks of 25 000: members end at 30 000,
     // 60 000, ... Decoding member by member proves where the cuts fell.
-    let packed = compress_with(Compression::Gzip, &data, &Marks::Every(10_000), 25_000, 1 << 20);
+    let packed = compress_with(
+        Compression::Gzip,
+        &data,
+        &Marks::Every(10_000),
+        25_000,
+        1 << 20,
+    );
     let mut rest = &packed[..];
     let mut ends = Vec::new();
     let mut total = 0;
@@ -274,9 +286,21 @@ fn truncated_input_is_an_error() {
     let data = sample(300_000, 19);
     for c in Compression::ALL.into_iter().skip(1) {
         let packed = compress_with(c, &data, &Marks::Every(50_000), 100_000, 1 << 20);
-        for cut in [1, 3, 7, 12, packed.len() / 3, packed.len() / 2, packed.len() - 1] {
+        for cut in [
+            1,
+            3,
+            7,
+            12,
+            packed.len() / 3,
+            packed.len() / 2,
+            packed.len() - 1,
+        ] {
             let err = decode(c, &packed[..cut]);
-            assert!(err.is_err(), "{c} accepted input cut at {cut} of {}", packed.len());
+            assert!(
+                err.is_err(),
+                "{c} accepted input cut at {cut} of {}",
+                packed.len()
+            );
         }
     }
 }

@@ -34,7 +34,12 @@ fn slice_read_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
     let src = usize::try_from(offset)
         .ok()
         .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the data"))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past the end of the data",
+            )
+        })?;
     buf.copy_from_slice(src);
     Ok(())
 }
@@ -241,9 +246,9 @@ impl FileData {
                 backing,
                 offset: base,
             } => {
-                let at = base
-                    .checked_add(offset)
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))?;
+                let at = base.checked_add(offset).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "offset overflow")
+                })?;
                 backing.read_at(at, buf)?;
             }
             Source::Bytes(b) => {
@@ -258,10 +263,9 @@ impl FileData {
                     if lo >= hi {
                         continue;
                     }
-                    let from = e
-                        .stored
-                        .checked_add(lo - e.logical)
-                        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))?;
+                    let from = e.stored.checked_add(lo - e.logical).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "offset overflow")
+                    })?;
                     let n = to_usize(Some(hi - lo))?;
                     let at = to_usize(Some(lo - offset))?;
                     backing.read_at(from, &mut buf[at..at + n])?;

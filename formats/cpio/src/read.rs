@@ -166,7 +166,8 @@ pub fn read(image: Backing) -> Result<Tree> {
     let image: Backing = if image.as_slice().is_some() {
         image
     } else {
-        let mut all = vec![0u8; usize::try_from(image.len()).map_err(|_| malformed(0, "image too large"))?];
+        let mut all =
+            vec![0u8; usize::try_from(image.len()).map_err(|_| malformed(0, "image too large"))?];
         image
             .read_at(0, &mut all)
             .map_err(|e| Error::io("reading the cpio image", e))?;

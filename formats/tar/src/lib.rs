@@ -5,5 +5,5 @@
 mod read;
 mod write;
 
-pub use read::{read, Ingest, ReadOptions};
+pub use read::{Ingest, ReadOptions, read};
 pub use write::TarEncoder;

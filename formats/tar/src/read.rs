@@ -11,8 +11,8 @@
 //! archive costs no more memory than its metadata.
 
 use rootforge_common::{
-    display_path, Backing, Blob, Content, Edit, Error, Extent, FileData, Inode, Meta, Replace, Result,
-    Time, Tree, TreeBuilder,
+    Backing, Blob, Content, Edit, Error, Extent, FileData, Inode, Meta, Replace, Result, Time,
+    Tree, TreeBuilder, display_path,
 };
 
 const BLOCK: u64 = 512;
@@ -83,7 +83,8 @@ impl<'a> Input<'a> {
         if let Some(all) = self.blob.as_slice() {
             return Ok(all.get(to_usize(pos)?..to_usize(end)?));
         }
-        let cached = pos >= self.start && end <= self.start.saturating_add(self.window.len() as u64);
+        let cached =
+            pos >= self.start && end <= self.start.saturating_add(self.window.len() as u64);
         if !cached {
             let n = len.max(Self::WINDOW).min(self.len - pos);
             self.window.resize(to_usize(n)?, 0);
@@ -119,7 +120,11 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
     let mut pos = 0u64;
     loop {
         let h = input.block(pos)?.ok_or_else(|| {
-            Error::malformed("tar", pos, "the archive ends without an end-of-archive block: truncated archive?")
+            Error::malformed(
+                "tar",
+                pos,
+                "the archive ends without an end-of-archive block: truncated archive?",
+            )
         })?;
         if h.iter().all(|&b| b == 0) {
             break;
@@ -127,18 +132,25 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
         let h = &h;
         verify_checksum(h, pos)?;
         let kind = h[156];
-        let header_size = numeric(&h[124..136]).ok_or_else(|| Error::malformed("tar", pos, "bad size field"))?;
+        let header_size =
+            numeric(&h[124..136]).ok_or_else(|| Error::malformed("tar", pos, "bad size field"))?;
         let data_pos = pos.saturating_add(BLOCK);
         if matches!(kind, b'x' | b'g' | b'L' | b'K') {
             if header_size > MAX_META {
                 return Err(Error::malformed(
                     "tar",
                     pos,
-                    format!("extended header of {header_size} bytes is over the {MAX_META}-byte limit"),
+                    format!(
+                        "extended header of {header_size} bytes is over the {MAX_META}-byte limit"
+                    ),
                 ));
             }
             let data = input.get(data_pos, header_size)?.ok_or_else(|| {
-                Error::malformed("tar", pos, format!("{header_size}-byte extended header runs past the end of the input"))
+                Error::malformed(
+                    "tar",
+                    pos,
+                    format!("{header_size}-byte extended header runs past the end of the input"),
+                )
             })?;
             match kind {
                 b'x' => pending.pax.extend(parse_pax(data, pos)?),
@@ -157,7 +169,11 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
         };
         // Old GNU sparse members keep more of their map in blocks between
         // the header and the data.
-        let ext_blocks = if kind == b'S' { sparse_ext_blocks(&mut input, pos, h, &path)? } else { 0 };
+        let ext_blocks = if kind == b'S' {
+            sparse_ext_blocks(&mut input, pos, h, &path)?
+        } else {
+            0
+        };
         let data_pos = data_pos.saturating_add(ext_blocks.saturating_mul(BLOCK));
         let end = next_header(data_pos, size, pos)?;
         if end > input.len {
@@ -172,8 +188,20 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
             ));
         }
         members = members.saturating_add(1);
-        acl_records = acl_records.saturating_add(p.pax.iter().filter(|(k, _)| k.starts_with(b"SCHILY.acl.")).count() as u64);
-        let at = Member { header: h, pos, data_pos, size, path, pending: p };
+        acl_records = acl_records.saturating_add(
+            p.pax
+                .iter()
+                .filter(|(k, _)| k.starts_with(b"SCHILY.acl."))
+                .count() as u64,
+        );
+        let at = Member {
+            header: h,
+            pos,
+            data_pos,
+            size,
+            path,
+            pending: p,
+        };
         add_member(&mut builder, &backing, &mut input, &at, &globals)?;
         pos = end;
     }
@@ -207,7 +235,8 @@ fn cstr(b: &[u8]) -> &[u8] {
 /// The header checksum: the sum of its bytes with the checksum field read
 /// as spaces, unsigned as POSIX says or signed as some old writers did.
 fn verify_checksum(h: &[u8; 512], at: u64) -> Result<()> {
-    let stored = numeric(&h[148..156]).ok_or_else(|| Error::malformed("tar", at, "bad header checksum field"))?;
+    let stored = numeric(&h[148..156])
+        .ok_or_else(|| Error::malformed("tar", at, "bad header checksum field"))?;
     let rest = || h[..148].iter().chain(&h[156..]);
     let spaces = 8 * u64::from(b' ');
     let unsigned = rest().map(|&b| u64::from(b)).sum::<u64>() + spaces;
@@ -218,7 +247,9 @@ fn verify_checksum(h: &[u8; 512], at: u64) -> Result<()> {
         Err(Error::malformed(
             "tar",
             at,
-            format!("header checksum mismatch (stored {stored}, computed {unsigned}): corrupt archive or not a tarball"),
+            format!(
+                "header checksum mismatch (stored {stored}, computed {unsigned}): corrupt archive or not a tarball"
+            ),
         ))
     }
 }
@@ -261,7 +292,11 @@ fn parse_pax(mut data: &[u8], at: u64) -> Result<Records> {
     let mut out = Vec::new();
     // GNU tar pads the data of some extended headers with NULs.
     while !data.is_empty() && data[0] != 0 {
-        let sp = data.iter().take(20).position(|&b| b == b' ').ok_or_else(|| bad("no length"))?;
+        let sp = data
+            .iter()
+            .take(20)
+            .position(|&b| b == b' ')
+            .ok_or_else(|| bad("no length"))?;
         let len: usize = std::str::from_utf8(&data[..sp])
             .ok()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -271,8 +306,13 @@ fn parse_pax(mut data: &[u8], at: u64) -> Result<Records> {
             return Err(bad("length out of range"));
         }
         let rec = &data[sp + 1..len];
-        let rec = rec.strip_suffix(b"\n").ok_or_else(|| bad("record does not end with a newline"))?;
-        let eq = rec.iter().position(|&b| b == b'=').ok_or_else(|| bad("no `=`"))?;
+        let rec = rec
+            .strip_suffix(b"\n")
+            .ok_or_else(|| bad("record does not end with a newline"))?;
+        let eq = rec
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or_else(|| bad("no `=`"))?;
         out.push((rec[..eq].to_vec(), rec[eq + 1..].to_vec()));
         data = &data[len..];
     }
@@ -281,7 +321,12 @@ fn parse_pax(mut data: &[u8], at: u64) -> Result<Records> {
 
 fn get<'r>(pax: &'r Records, key: &[u8]) -> Option<&'r [u8]> {
     // The last record for a key wins; an empty value unsets it.
-    let v = pax.iter().rev().find(|(k, _)| k.as_slice() == key)?.1.as_slice();
+    let v = pax
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_slice() == key)?
+        .1
+        .as_slice();
     (!v.is_empty()).then_some(v)
 }
 
@@ -298,9 +343,27 @@ impl Globals {
         for (k, v) in pax {
             let empty = v.is_empty();
             match &**k {
-                b"uid" => self.uid = if empty { None } else { Some(parse_id(v, "uid", at)?) },
-                b"gid" => self.gid = if empty { None } else { Some(parse_id(v, "gid", at)?) },
-                b"mtime" => self.mtime = if empty { None } else { Some(parse_time(v, at)?) },
+                b"uid" => {
+                    self.uid = if empty {
+                        None
+                    } else {
+                        Some(parse_id(v, "uid", at)?)
+                    }
+                }
+                b"gid" => {
+                    self.gid = if empty {
+                        None
+                    } else {
+                        Some(parse_id(v, "gid", at)?)
+                    }
+                }
+                b"mtime" => {
+                    self.mtime = if empty {
+                        None
+                    } else {
+                        Some(parse_time(v, at)?)
+                    }
+                }
                 _ => {}
             }
         }
@@ -309,7 +372,11 @@ impl Globals {
 }
 
 fn bad(at: u64, what: &str, v: &[u8]) -> Error {
-    Error::malformed("tar", at, format!("bad pax {what} value {:?}", String::from_utf8_lossy(v)))
+    Error::malformed(
+        "tar",
+        at,
+        format!("bad pax {what} value {:?}", String::from_utf8_lossy(v)),
+    )
 }
 
 fn parse_u64(v: &[u8], what: &str, at: u64) -> Result<u64> {
@@ -334,7 +401,10 @@ fn parse_time(v: &[u8], at: u64) -> Result<Time> {
         None => (false, s),
     };
     let (secs, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(bad(at, "mtime", v));
     }
     let secs: i64 = secs.parse().map_err(|_| bad(at, "mtime", v))?;
@@ -345,7 +415,10 @@ fn parse_time(v: &[u8], at: u64) -> Result<Time> {
     Ok(if !neg {
         Time { sec: secs, nsec }
     } else if nsec == 0 {
-        Time { sec: -secs, nsec: 0 }
+        Time {
+            sec: -secs,
+            nsec: 0,
+        }
     } else {
         Time {
             sec: (-secs).checked_sub(1).ok_or_else(|| bad(at, "mtime", v))?,
@@ -367,18 +440,29 @@ struct Member<'a> {
 
 fn field(h: &[u8; 512], range: std::ops::Range<usize>, what: &str, m: &Member<'_>) -> Result<u64> {
     numeric(&h[range]).ok_or_else(|| {
-        Error::malformed("tar", m.pos, format!("{}: bad {what} field", display_path(&m.path)))
+        Error::malformed(
+            "tar",
+            m.pos,
+            format!("{}: bad {what} field", display_path(&m.path)),
+        )
     })
 }
 
 fn id32(v: u64, m: &Member<'_>, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| {
-        Error::malformed("tar", m.pos, format!("{}: {what} {v} does not fit in 32 bits", display_path(&m.path)))
+        Error::malformed(
+            "tar",
+            m.pos,
+            format!(
+                "{}: {what} {v} does not fit in 32 bits",
+                display_path(&m.path)
+            ),
+        )
     })
 }
 
 /// Owner, mode, mtime and xattrs, with pax and global overrides applied.
-fn member_meta(m: &Member<'_>, globals: &Globals) -> Result<(Meta, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn member_meta(m: &Member<'_>, globals: &Globals) -> Result<(Meta, Records)> {
     let (h, pax, at) = (m.header, &m.pending.pax, m.pos);
     let uid = match (get(pax, b"uid"), globals.uid) {
         (Some(v), _) => parse_id(v, "uid", at)?,
@@ -394,7 +478,11 @@ fn member_meta(m: &Member<'_>, globals: &Globals) -> Result<(Meta, Vec<(Vec<u8>,
         (Some(v), _) => parse_time(v, at)?,
         (None, Some(t)) => t,
         (None, None) => Time::from_secs(signed_numeric(&h[136..148]).ok_or_else(|| {
-            Error::malformed("tar", at, format!("{}: bad mtime field", display_path(&m.path)))
+            Error::malformed(
+                "tar",
+                at,
+                format!("{}: bad mtime field", display_path(&m.path)),
+            )
         })?),
     };
     let mode = field(h, 100..108, "mode", m)?;
@@ -428,7 +516,14 @@ fn add_member(
     let dev = |range: std::ops::Range<usize>, what: &str| -> Result<u32> {
         let v = field(h, range, what, m)?;
         u32::try_from(v).map_err(|_| {
-            Error::malformed("tar", at, format!("{}: device {what} {v} does not fit in 32 bits", display_path(path)))
+            Error::malformed(
+                "tar",
+                at,
+                format!(
+                    "{}: device {what} {v} does not fit in 32 bits",
+                    display_path(path)
+                ),
+            )
         })
     };
     let content = match h[156] {
@@ -438,7 +533,9 @@ fn add_member(
         }
         b'0' | b'\0' | b'7' => {
             if get(pax, b"GNU.sparse.major").is_some() || get(pax, b"GNU.sparse.map").is_some() {
-                Content::File(pax_sparse(backing, input, m.data_pos, m.size, pax, at, path)?)
+                Content::File(pax_sparse(
+                    backing, input, m.data_pos, m.size, pax, at, path,
+                )?)
             } else {
                 Content::File(range(backing, m.data_pos, m.size, at, path)?)
             }
@@ -448,8 +545,14 @@ fn add_member(
         // as data.
         b'5' | b'D' => Content::Dir(Default::default()),
         b'2' => Content::Symlink(member_link(h, &m.pending).into()),
-        b'3' => Content::CharDev { major: dev(329..337, "major")?, minor: dev(337..345, "minor")? },
-        b'4' => Content::BlockDev { major: dev(329..337, "major")?, minor: dev(337..345, "minor")? },
+        b'3' => Content::CharDev {
+            major: dev(329..337, "major")?,
+            minor: dev(337..345, "minor")?,
+        },
+        b'4' => Content::BlockDev {
+            major: dev(329..337, "major")?,
+            minor: dev(337..345, "minor")?,
+        },
         b'6' => Content::Fifo,
         b'1' => {
             let id = b.hard_link(path, &member_link(h, &m.pending))?;
@@ -468,7 +571,11 @@ fn add_member(
             return Err(Error::malformed(
                 "tar",
                 at,
-                format!("{}: unsupported tar entry type {:?}", display_path(path), char::from(other)),
+                format!(
+                    "{}: unsupported tar entry type {:?}",
+                    display_path(path),
+                    char::from(other)
+                ),
             ));
         }
     };
@@ -485,13 +592,20 @@ fn range(backing: &Backing, pos: u64, size: u64, at: u64, path: &[u8]) -> Result
         Error::malformed(
             "tar",
             at,
-            format!("{}: {size} bytes of data run past the end of the input", display_path(path)),
+            format!(
+                "{}: {size} bytes of data run past the end of the input",
+                display_path(path)
+            ),
         )
     })
 }
 
 fn sparse_err(at: u64, path: &[u8], why: &str) -> Error {
-    Error::malformed("tar", at, format!("{}: bad sparse map: {why}", display_path(path)))
+    Error::malformed(
+        "tar",
+        at,
+        format!("{}: bad sparse map: {why}", display_path(path)),
+    )
 }
 
 /// Builds a sparse file from a map of (offset, length) pairs whose data is
@@ -511,15 +625,32 @@ fn sparse_file(
         if len == 0 {
             continue;
         }
-        let stored_at = data_pos.checked_add(used).ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
-        extents.push(Extent { logical, stored: stored_at, len });
-        used = used.checked_add(len).ok_or_else(|| sparse_err(at, path, "length overflow"))?;
+        let stored_at = data_pos
+            .checked_add(used)
+            .ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
+        extents.push(Extent {
+            logical,
+            stored: stored_at,
+            len,
+        });
+        used = used
+            .checked_add(len)
+            .ok_or_else(|| sparse_err(at, path, "length overflow"))?;
     }
     if used > stored {
-        return Err(sparse_err(at, path, "the map lists more data than the member holds"));
+        return Err(sparse_err(
+            at,
+            path,
+            "the map lists more data than the member holds",
+        ));
     }
-    FileData::sparse(backing.clone(), extents, real_size)
-        .ok_or_else(|| sparse_err(at, path, "extents overlap, are unsorted or lie outside the file"))
+    FileData::sparse(backing.clone(), extents, real_size).ok_or_else(|| {
+        sparse_err(
+            at,
+            path,
+            "extents overlap, are unsorted or lie outside the file",
+        )
+    })
 }
 
 /// Counts the extension blocks of an old GNU sparse header (type `S`).
@@ -528,8 +659,12 @@ fn sparse_ext_blocks(input: &mut Input<'_>, pos: u64, h: &[u8; 512], path: &[u8]
     let mut extended = h[482] != 0;
     while extended {
         n = n.saturating_add(1);
-        let at = pos.checked_add(n.saturating_mul(BLOCK)).ok_or_else(|| sparse_err(pos, path, "offset overflow"))?;
-        let ext = input.block(at)?.ok_or_else(|| sparse_err(pos, path, "extension block past the end"))?;
+        let at = pos
+            .checked_add(n.saturating_mul(BLOCK))
+            .ok_or_else(|| sparse_err(pos, path, "offset overflow"))?;
+        let ext = input
+            .block(at)?
+            .ok_or_else(|| sparse_err(pos, path, "extension block past the end"))?;
         extended = ext[504] != 0;
     }
     Ok(n)
@@ -555,7 +690,9 @@ fn gnu_sparse(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Resul
     let mut ext_pos = at;
     while ext_pos.saturating_add(BLOCK) < m.data_pos {
         ext_pos = ext_pos.saturating_add(BLOCK);
-        let ext = input.block(ext_pos)?.ok_or_else(|| sparse_err(at, path, "extension block past the end"))?;
+        let ext = input
+            .block(ext_pos)?
+            .ok_or_else(|| sparse_err(at, path, "extension block past the end"))?;
         for entry in ext[..504].chunks_exact(24) {
             push(entry)?;
         }
@@ -575,7 +712,10 @@ fn numeric(field: &[u8]) -> Option<u64> {
         }
         return Some(v);
     }
-    let s = field.iter().skip_while(|&&b| b == b' ').take_while(|&&b| b != 0 && b != b' ');
+    let s = field
+        .iter()
+        .skip_while(|&&b| b == b' ')
+        .take_while(|&&b| b != 0 && b != b' ');
     let mut v = 0u64;
     for &b in s {
         if !(b'0'..=b'7').contains(&b) {
@@ -617,7 +757,8 @@ fn pax_sparse(
         .and_then(|v| parse_u64(v, "GNU.sparse.realsize", at))?;
     let major = get(pax, b"GNU.sparse.major");
     if major.is_none_or(|m| m == b"0") {
-        let map_text = get(pax, b"GNU.sparse.map").ok_or_else(|| sparse_err(at, path, "no GNU.sparse.map"))?;
+        let map_text =
+            get(pax, b"GNU.sparse.map").ok_or_else(|| sparse_err(at, path, "no GNU.sparse.map"))?;
         let nums = map_text
             .split(|&b| b == b',')
             .map(|n| parse_u64(n, "GNU.sparse.map", at))
@@ -649,14 +790,20 @@ fn pax_sparse(
     // Each pair takes at least four bytes of map text, which bounds the
     // allocation by the member's size.
     if count > stored / 4 {
-        return Err(sparse_err(at, path, "more map entries than the data can hold"));
+        return Err(sparse_err(
+            at,
+            path,
+            "more map entries than the data can hold",
+        ));
     }
     let mut map = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for _ in 0..count {
         map.push((next(&mut consumed)?, next(&mut consumed)?));
     }
     let text_len = (consumed as u64).next_multiple_of(BLOCK);
-    let data_pos = pos.checked_add(text_len).ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
+    let data_pos = pos
+        .checked_add(text_len)
+        .ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
     let left = stored
         .checked_sub(text_len)
         .ok_or_else(|| sparse_err(at, path, "map longer than the member"))?;
@@ -690,7 +837,11 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     };
-    let s: Vec<u8> = s.iter().copied().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
+    let s: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
     for chunk in s.chunks(4) {
         if chunk.len() == 1 {
@@ -712,10 +863,25 @@ mod tests {
 
     #[test]
     fn pax_times() {
-        assert_eq!(parse_time(b"1700000000.5", 0).unwrap(), Time { sec: 1700000000, nsec: 500_000_000 });
-        assert_eq!(parse_time(b"-1.25", 0).unwrap(), Time { sec: -2, nsec: 750_000_000 });
+        assert_eq!(
+            parse_time(b"1700000000.5", 0).unwrap(),
+            Time {
+                sec: 1700000000,
+                nsec: 500_000_000
+            }
+        );
+        assert_eq!(
+            parse_time(b"-1.25", 0).unwrap(),
+            Time {
+                sec: -2,
+                nsec: 750_000_000
+            }
+        );
         assert_eq!(parse_time(b"-3", 0).unwrap(), Time { sec: -3, nsec: 0 });
-        assert_eq!(parse_time(b"4102444800.123456789123", 0).unwrap().nsec, 123_456_789);
+        assert_eq!(
+            parse_time(b"4102444800.123456789123", 0).unwrap().nsec,
+            123_456_789
+        );
         assert!(parse_time(b"12x", 0).is_err());
         assert!(parse_time(b"99999999999999999999999", 0).is_err());
     }
