@@ -36,7 +36,12 @@ impl Ustar {
     }
 
     pub fn entry(mut self, name: &str, kind: u8, data: &[u8], link: &str) -> Self {
-        self.0.extend_from_slice(&Self::header(name.as_bytes(), kind, data.len() as u64, link.as_bytes()));
+        self.0.extend_from_slice(&Self::header(
+            name.as_bytes(),
+            kind,
+            data.len() as u64,
+            link.as_bytes(),
+        ));
         self.0.extend_from_slice(data);
         self.0.resize(self.0.len().next_multiple_of(512), 0);
         self
@@ -66,7 +71,11 @@ fn build_fails(tar: &[u8]) -> String {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
-    assert_eq!(res.status.code(), Some(1), "expected exit 1, stderr: {stderr}");
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "expected exit 1, stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_empty(&out);
     stderr
@@ -90,7 +99,10 @@ fn truncated_in_data() {
     let mut tar = Ustar::new().file("etc/big", &[7u8; 5000]).finish();
     tar.truncate(512 + 1000);
     let err = build_fails(&tar);
-    assert!(err.contains("/etc/big") && err.contains("past the end"), "{err}");
+    assert!(
+        err.contains("/etc/big") && err.contains("past the end"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,26 +124,50 @@ fn bad_header_checksum() {
 #[test]
 fn dotdot_component() {
     let err = build_fails(&Ustar::new().file("a/../../etc/shadow", b"x").finish());
-    assert!(err.contains("`..`") && err.contains("/a/../../etc/shadow"), "{err}");
+    assert!(
+        err.contains("`..`") && err.contains("/a/../../etc/shadow"),
+        "{err}"
+    );
 }
 
 #[test]
 fn hard_link_to_missing_path() {
-    let err = build_fails(&Ustar::new().entry("bin/sh", b'1', b"", "bin/nowhere").finish());
-    assert!(err.contains("/bin/sh") && err.contains("/bin/nowhere") && err.contains("does not exist"), "{err}");
+    let err = build_fails(
+        &Ustar::new()
+            .entry("bin/sh", b'1', b"", "bin/nowhere")
+            .finish(),
+    );
+    assert!(
+        err.contains("/bin/sh") && err.contains("/bin/nowhere") && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
 fn file_used_as_parent() {
-    let err = build_fails(&Ustar::new().file("etc", b"x").file("etc/passwd", b"y").finish());
-    assert!(err.contains("/etc: is a regular file but is used as a parent directory"), "{err}");
+    let err = build_fails(
+        &Ustar::new()
+            .file("etc", b"x")
+            .file("etc/passwd", b"y")
+            .finish(),
+    );
+    assert!(
+        err.contains("/etc: is a regular file but is used as a parent directory"),
+        "{err}"
+    );
 }
 
 #[test]
 fn symlink_used_as_parent() {
-    let tar = Ustar::new().entry("lib", b'2', b"", "/usr/lib").file("lib/libc.so", b"y").finish();
+    let tar = Ustar::new()
+        .entry("lib", b'2', b"", "/usr/lib")
+        .file("lib/libc.so", b"y")
+        .finish();
     let err = build_fails(&tar);
-    assert!(err.contains("/lib: is a symlink but is used as a parent directory"), "{err}");
+    assert!(
+        err.contains("/lib: is a symlink but is used as a parent directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -142,7 +178,10 @@ fn size_field_beyond_the_end() {
     Ustar::fix_checksum(&mut h);
     tar[..512].copy_from_slice(&h);
     let err = build_fails(&tar);
-    assert!(err.contains("/huge") && err.contains("past the end"), "{err}");
+    assert!(
+        err.contains("/huge") && err.contains("past the end"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -156,7 +195,12 @@ fn undecodable_compression() {
 fn missing_input_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let res = rootforge().args(["build", "-q", "-o"]).arg(&out).arg(dir.path().join("nope.tar")).output().unwrap();
+    let res = rootforge()
+        .args(["build", "-q", "-o"])
+        .arg(&out)
+        .arg(dir.path().join("nope.tar"))
+        .output()
+        .unwrap();
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("nope.tar"));
     assert_empty(&out);

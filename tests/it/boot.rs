@@ -16,7 +16,11 @@ fn boot_cpio(input: &Path, args: &[&str], image: &str) {
     let out = tmp.path().join("out");
     build(input, &out, &[&["-f", "cpio"], args].concat());
     let got = vm_listing_initramfs(&[&out.join(image)]);
-    assert_same_listing(&format!("{} as {image} {args:?}", input.display()), &got, &expected(input));
+    assert_same_listing(
+        &format!("{} as {image} {args:?}", input.display()),
+        &got,
+        &expected(input),
+    );
 }
 
 #[test]
@@ -32,7 +36,11 @@ fn kernel_unpacks_corner_cases_plain_and_gzip() {
     let corner = corner_tar(tmp.path(), &[]);
     boot_cpio(&corner, &[], "rootfs.cpio");
     // crc headers: a wrong sum would abort unpacking.
-    boot_cpio(&corner, &["--cpio-format", "crc", "--compress", "gzip"], "rootfs.cpio.gz");
+    boot_cpio(
+        &corner,
+        &["--cpio-format", "crc", "--compress", "gzip"],
+        "rootfs.cpio.gz",
+    );
 }
 
 /// Every compressor the kernel can unpack, each split into independent
@@ -53,7 +61,11 @@ fn kernel_unpacks_every_parallel_compression() {
     ] {
         // Boot every compressor even when one fails, to report them all.
         let r = std::panic::catch_unwind(|| {
-            boot_cpio(&corner, &["--compress", comp, "--compress-level", "1"], &format!("rootfs.cpio.{suffix}"));
+            boot_cpio(
+                &corner,
+                &["--compress", comp, "--compress-level", "1"],
+                &format!("rootfs.cpio.{suffix}"),
+            );
         });
         if r.is_err() {
             failed.push(comp);

@@ -79,7 +79,11 @@ fn gnu_cpio_and_bsdtar_extract_our_cpio() {
             .arg(out.join("rootfs.cpio"))
             .args(["--numeric-owner", "-C"])
             .arg(&y));
-        assert_same(&format!("bsdtar on {}", input.display()), &expected, &without_root(dir_listing(&y)));
+        assert_same(
+            &format!("bsdtar on {}", input.display()),
+            &expected,
+            &without_root(dir_listing(&y)),
+        );
         for d in [&out, &x, &y] {
             std::fs::remove_dir_all(d).unwrap();
         }
@@ -119,12 +123,26 @@ fn gnu_tar_and_bsdtar_extract_our_tar_with_xattrs() {
             .arg(&want));
         let dump = |d: &Path| {
             run(Command::new(&getfattr)
-                .args(["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", "."])
+                .args([
+                    "-R",
+                    "-P",
+                    "-h",
+                    "-d",
+                    "-m",
+                    "-",
+                    "-e",
+                    "hex",
+                    "--absolute-names",
+                    ".",
+                ])
                 .current_dir(d))
         };
         let want_dump = String::from_utf8_lossy(&dump(&want)).into_owned();
         if input.ends_with("corner.tar") {
-            assert!(want_dump.contains("security.capability") && want_dump.contains("user."), "{want_dump}");
+            assert!(
+                want_dump.contains("security.capability") && want_dump.contains("user."),
+                "{want_dump}"
+            );
         }
         assert_eq!(
             want_dump,
@@ -140,7 +158,11 @@ fn gnu_tar_and_bsdtar_extract_our_tar_with_xattrs() {
             .arg(out.join("rootfs.tar"))
             .args(["--numeric-owner", "-C"])
             .arg(&y));
-        assert_same(&format!("bsdtar on {}", input.display()), &expected, &without_root(dir_listing(&y)));
+        assert_same(
+            &format!("bsdtar on {}", input.display()),
+            &expected,
+            &without_root(dir_listing(&y)),
+        );
         for d in [&out, &x, &y, &want] {
             std::fs::remove_dir_all(d).unwrap();
         }
@@ -155,12 +177,28 @@ fn output_is_identical_for_any_jobs_and_run() {
         let mut images: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
         for (run_no, jobs) in ["1", "2", "8", "2"].into_iter().enumerate() {
             let out = tmp.path().join(format!("out-{comp}-{run_no}"));
-            build(&input, &out, &["-f", "cpio,tar", "--compress", comp, "--compress-level", "1", "-j", jobs]);
+            build(
+                &input,
+                &out,
+                &[
+                    "-f",
+                    "cpio,tar",
+                    "--compress",
+                    comp,
+                    "--compress-level",
+                    "1",
+                    "-j",
+                    jobs,
+                ],
+            );
             let mut files: Vec<_> = std::fs::read_dir(&out)
                 .unwrap()
                 .map(|e| {
                     let e = e.unwrap();
-                    (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
                 })
                 .collect();
             files.sort();
@@ -169,7 +207,10 @@ fn output_is_identical_for_any_jobs_and_run() {
         }
         for other in &images[1..] {
             let names: Vec<_> = other.iter().map(|f| &f.0).collect();
-            assert!(images[0] == *other, "{comp}: output differs between runs/--jobs ({names:?})");
+            assert!(
+                images[0] == *other,
+                "{comp}: output differs between runs/--jobs ({names:?})"
+            );
         }
     }
 }
@@ -190,11 +231,25 @@ fn compressed_images_decode_with_the_real_tools() {
     for (comp, suffix, cmd) in tools {
         require_tool(cmd[0]);
         let out = tmp.path().join(format!("out-{comp}"));
-        build(&input, &out, &["-f", "cpio", "--compress", comp, "--keep-uncompressed"]);
+        build(
+            &input,
+            &out,
+            &["-f", "cpio", "--compress", comp, "--keep-uncompressed"],
+        );
         let plain = std::fs::read(out.join("rootfs.cpio")).unwrap();
-        let decoded = run(Command::new(cmd[0]).args(&cmd[1..]).arg(out.join(format!("rootfs.cpio{suffix}"))));
-        assert!(decoded == plain, "{comp}: `{}` output differs from the uncompressed image", cmd.join(" "));
-        assert_eq!(inspect(&out.join(format!("rootfs.cpio{suffix}"))), inspect(&input), "{comp}");
+        let decoded = run(Command::new(cmd[0])
+            .args(&cmd[1..])
+            .arg(out.join(format!("rootfs.cpio{suffix}"))));
+        assert!(
+            decoded == plain,
+            "{comp}: `{}` output differs from the uncompressed image",
+            cmd.join(" ")
+        );
+        assert_eq!(
+            inspect(&out.join(format!("rootfs.cpio{suffix}"))),
+            inspect(&input),
+            "{comp}"
+        );
     }
 }
 
@@ -209,13 +264,22 @@ fn cpio_tweak_and_overlays_stay_in_their_image() {
     build(
         &input,
         &out,
-        &["-f", "cpio,tar", "--cpio-init", "--overlay", &format!("tar:{}", extra.display())],
+        &[
+            "-f",
+            "cpio,tar",
+            "--cpio-init",
+            "--overlay",
+            &format!("tar:{}", extra.display()),
+        ],
     );
     let cpio = inspect(&out.join("rootfs.cpio"));
     let tar = inspect(&out.join("rootfs.tar"));
     let has = |l: &[String], p: &str| l.iter().any(|x| x.ends_with(&format!(" {p}")));
     assert!(has(&cpio, "/init") && !has(&tar, "/init"));
-    assert!(cpio.iter().any(|l| l.starts_with("c 0622 0 0 0 5,1 ") && l.ends_with(" /dev/console")));
+    assert!(
+        cpio.iter()
+            .any(|l| l.starts_with("c 0622 0 0 0 5,1 ") && l.ends_with(" /dev/console"))
+    );
     assert!(has(&tar, "/etc/only-in-tar") && !has(&cpio, "/etc/only-in-tar"));
     // The tar image is the input plus the overlay file, nothing else.
     let mut expected = inspect(&input);
@@ -243,9 +307,20 @@ fn sparse_file_over_4gib_is_a_clear_cpio_error_and_fine_in_tar() {
             .arg(&src)
             .args(["big", "small"]));
         let listing = inspect(&tarball);
-        assert!(listing.iter().any(|l| l.starts_with(&format!("f 0644 0 0 {} ", 5u64 << 30)) && l.ends_with(" /big")), "{listing:?}");
+        assert!(
+            listing
+                .iter()
+                .any(|l| l.starts_with(&format!("f 0644 0 0 {} ", 5u64 << 30))
+                    && l.ends_with(" /big")),
+            "{listing:?}"
+        );
         let out = tmp.path().join(format!("out-{format}"));
-        let res = rootforge().args(["build", "-q", "-f", "cpio", "-o"]).arg(&out).arg(&tarball).output().unwrap();
+        let res = rootforge()
+            .args(["build", "-q", "-f", "cpio", "-o"])
+            .arg(&out)
+            .arg(&tarball)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&res.stderr);
         assert_eq!(res.status.code(), Some(1), "{err}");
         assert!(err.contains("/big") && err.contains("4294967295"), "{err}");
@@ -258,8 +333,14 @@ fn example_stdin_and_directory_inputs() {
     let tmp = tempfile::tempdir().unwrap();
     // No input: the bundled example.
     let out = tmp.path().join("ex");
-    run(rootforge().args(["build", "-q", "-f", "tar", "-o"]).arg(&out));
-    assert_same("bundled example", &inspect(&example_tar()), &inspect(&out.join("rootfs.tar")));
+    run(rootforge()
+        .args(["build", "-q", "-f", "tar", "-o"])
+        .arg(&out));
+    assert_same(
+        "bundled example",
+        &inspect(&example_tar()),
+        &inspect(&out.join("rootfs.tar")),
+    );
 
     // stdin, gzip-compressed.
     let gz = tmp.path().join("in.tar.gz");
@@ -271,7 +352,11 @@ fn example_stdin_and_directory_inputs() {
         .arg(&out2)
         .arg("-")
         .stdin(std::fs::File::open(&gz).unwrap()));
-    assert_same("stdin", &inspect(&example_tar()), &inspect(&out2.join("rootfs.cpio")));
+    assert_same(
+        "stdin",
+        &inspect(&example_tar()),
+        &inspect(&out2.join("rootfs.cpio")),
+    );
 
     // A directory (extracted as root, so owners are kept).
     let dir = tmp.path().join("dir");
@@ -290,7 +375,11 @@ fn example_stdin_and_directory_inputs() {
     );
     let out4 = tmp.path().join("allroot");
     build(&dir, &out4, &["-f", "tar", "--all-root"]);
-    assert!(inspect(&out4.join("rootfs.tar")).iter().all(|l| l.split(' ').nth(2) == Some("0")));
+    assert!(
+        inspect(&out4.join("rootfs.tar"))
+            .iter()
+            .all(|l| l.split(' ').nth(2) == Some("0"))
+    );
 }
 
 #[test]
@@ -300,7 +389,18 @@ fn uimage_matches_mkimage() {
     let out = tmp.path().join("out");
     run(rootforge()
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args(["build", "-q", "-f", "cpio", "--compress", "gzip", "--cpio-uimage", "--arch", "arm", "-o"])
+        .args([
+            "build",
+            "-q",
+            "-f",
+            "cpio",
+            "--compress",
+            "gzip",
+            "--cpio-uimage",
+            "--arch",
+            "arm",
+            "-o",
+        ])
         .arg(&out)
         .arg(example_tar()));
     let theirs = tmp.path().join("theirs.uboot");
@@ -309,6 +409,12 @@ fn uimage_matches_mkimage() {
         .args(["-A", "arm", "-T", "ramdisk", "-C", "none", "-d"])
         .arg(out.join("rootfs.cpio.gz"))
         .arg(&theirs));
-    assert!(std::fs::read(&theirs).unwrap() == std::fs::read(out.join("rootfs.cpio.uboot")).unwrap());
-    assert_same("uImage", &inspect(&example_tar()), &inspect(&out.join("rootfs.cpio.uboot")));
+    assert!(
+        std::fs::read(&theirs).unwrap() == std::fs::read(out.join("rootfs.cpio.uboot")).unwrap()
+    );
+    assert_same(
+        "uImage",
+        &inspect(&example_tar()),
+        &inspect(&out.join("rootfs.cpio.uboot")),
+    );
 }

@@ -76,12 +76,20 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
 /// `rootforge inspect`'s listing of a file, one string per entry.
 pub fn inspect(path: &std::path::Path) -> Vec<String> {
     let out = run(rootforge().arg("inspect").arg(path));
-    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Builds images of `input` into `out` with extra arguments.
 pub fn build(input: &std::path::Path, out: &std::path::Path, args: &[&str]) {
-    run(rootforge().args(["build", "-q", "-o"]).arg(out).arg(input).args(args));
+    run(rootforge()
+        .args(["build", "-q", "-o"])
+        .arg(out)
+        .arg(input)
+        .args(args));
 }
 
 /// The canonical listing of a host directory (as extracted by a real tool),
@@ -112,5 +120,9 @@ pub fn diff(expected: &[String], actual: &[String]) -> String {
 
 /// Asserts two listings are equal, showing the difference.
 pub fn assert_same(what: &str, expected: &[String], actual: &[String]) {
-    assert!(expected == actual, "{what}: listings differ:\n{}", diff(expected, actual));
+    assert!(
+        expected == actual,
+        "{what}: listings differ:\n{}",
+        diff(expected, actual)
+    );
 }

@@ -302,16 +302,7 @@ impl FileData {
             return out.write_all(slice);
         }
         if !matches!(self.source, Source::Host(_)) {
-            // Large reads keep the syscall count low for file-backed data.
-            let mut buf = vec![0u8; usize::try_from(self.size.min(COPY_CHUNK)).unwrap_or(0)];
-            let mut pos = 0u64;
-            while pos < self.size {
-                let n = usize::try_from((self.size - pos).min(COPY_CHUNK)).unwrap_or(0);
-                self.read_at(pos, &mut buf[..n])?;
-                out.write_all(&buf[..n])?;
-                pos += n as u64;
-            }
-            return Ok(());
+            return self.for_each_chunk(&mut |chunk| out.write_all(chunk));
         }
         let copied = io::copy(&mut self.reader()?, out)?;
         if copied != self.size {
@@ -321,6 +312,41 @@ impl FileData {
             ));
         }
         Ok(())
+    }
+
+    /// Hands the contents to `f` in order: as one slice when they are in
+    /// memory, else in chunks of up to 1 MiB read into a per-thread buffer
+    /// (large reads keep the syscall count low, and the buffer is zeroed
+    /// once per thread, not once per file).
+    pub fn for_each_chunk(&self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        if let Some(slice) = self.as_slice() {
+            return f(slice);
+        }
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|scratch| {
+            // A callback that reads file data on this thread would find the
+            // buffer taken; it gets a fresh one instead of a panic.
+            let mut own = Vec::new();
+            let mut guard = scratch.try_borrow_mut();
+            let buf = match &mut guard {
+                Ok(b) => &mut **b,
+                Err(_) => &mut own,
+            };
+            let want = usize::try_from(self.size.min(COPY_CHUNK)).unwrap_or(0);
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            let mut pos = 0u64;
+            while pos < self.size {
+                let n = usize::try_from((self.size - pos).min(COPY_CHUNK)).unwrap_or(0);
+                self.read_at(pos, &mut buf[..n])?;
+                f(&buf[..n])?;
+                pos += n as u64;
+            }
+            Ok(())
+        })
     }
 
     /// Reads the whole contents into memory.

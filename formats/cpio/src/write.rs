@@ -417,24 +417,20 @@ impl<'a> Batch<'a> {
             self.flushed = self.flushed.saturating_add(slice.len() as u64);
             return Ok(());
         }
-        let mut reader = data.reader().map_err(|e| read_error(entry, e))?;
-        let mut total = 0u64;
-        loop {
-            if self.buf.len() >= FLUSH_AT {
-                self.flush()?;
-            }
-            let start = self.buf.len();
-            self.buf.resize(start.saturating_add(DIRECT_AT), 0);
-            let read = reader.read(&mut self.buf[start..]);
-            self.buf
-                .truncate(start.saturating_add(*read.as_ref().unwrap_or(&0)));
-            match read {
-                Ok(0) => break,
-                Ok(n) => total = total.saturating_add(n as u64),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_error(entry, e)),
-            }
+        if data.size() >= DIRECT_AT as u64 {
+            // Straight to the sink in large chunks.
+            self.flush()?;
+            data.write_to(self.sink).map_err(|e| read_error(entry, e))?;
+            self.flushed = self.flushed.saturating_add(data.size());
+            return Ok(());
         }
+        let mut total = 0u64;
+        data.for_each_chunk(&mut |chunk| {
+            total = total.saturating_add(chunk.len() as u64);
+            self.buf.extend_from_slice(chunk);
+            Ok(())
+        })
+        .map_err(|e| read_error(entry, e))?;
         expect_size(data, total).map_err(|e| read_error(entry, e))
     }
 

@@ -558,6 +558,13 @@ impl<'a> Batch<'a> {
                 self.flushed = self.flushed.saturating_add(slice.len() as u64);
                 Ok(())
             }
+            None if data.size() >= DIRECT_AT as u64 => {
+                // Straight to the sink in large chunks.
+                self.flush_buf()?;
+                data.write_to(self.sink)?;
+                self.flushed = self.flushed.saturating_add(data.size());
+                Ok(())
+            }
             None => data.write_to(self),
         }
     }
