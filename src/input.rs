@@ -82,24 +82,19 @@ pub struct Loaded {
 /// Why the input could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{input}: {source}")]
-    Io {
-        input: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{input}: {source}")]
+    #[error("{input}: {cause}")]
+    Io { input: String, cause: io::Error },
+    #[error("{input}: {cause}")]
     Tree {
         input: String,
-        #[source]
-        source: rootforge_common::Error,
+        cause: rootforge_common::Error,
     },
 }
 
 fn io_err(input: &Source, source: io::Error) -> InputError {
     InputError::Io {
         input: input.to_string(),
-        source,
+        cause: source,
     }
 }
 
@@ -122,7 +117,7 @@ pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
     };
     let ingest = rootforge_tar::read(backing, &read_opts).map_err(|e| InputError::Tree {
         input: source.to_string(),
-        source: e,
+        cause: e,
     })?;
     let mut tree = ingest.tree;
     if opts.all_root {
@@ -291,7 +286,7 @@ pub fn read_dir(root: &Path, opts: &Options) -> Result<Loaded, InputError> {
 fn tree_err(source: &Source, e: rootforge_common::Error) -> InputError {
     InputError::Tree {
         input: source.to_string(),
-        source: e,
+        cause: e,
     }
 }
 

@@ -57,18 +57,16 @@ pub struct Built {
 /// Why an image could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{image}: {source}")]
+    #[error("{image}: {cause}")]
     Encode {
         image: String,
-        #[source]
-        source: rootforge_common::Error,
+        cause: rootforge_common::Error,
     },
-    #[error("{image}: writing {path}: {source}")]
+    #[error("{image}: writing {path}: {cause}")]
     Io {
         image: String,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -106,7 +104,7 @@ pub fn build(
                 .check(view)
                 .map_err(|source| BuildError::Encode {
                     image: job.name.clone(),
-                    source,
+                    cause: source,
                 })
         })
         .collect::<Result<Vec<()>, _>>()?;
@@ -156,7 +154,7 @@ impl Pending {
             tmp.persist(&dest).map_err(|e| BuildError::Io {
                 image: self.name.clone(),
                 path: dest.clone(),
-                source: e.error,
+                cause: e.error,
             })?;
             files.push((dest, size));
         }
@@ -195,7 +193,7 @@ fn write_image(
         move |source| BuildError::Io {
             image,
             path,
-            source,
+            cause: source,
         }
     };
     let main = temp_in(out_dir).map_err(io_err(&dest))?;
@@ -224,7 +222,7 @@ fn write_image(
                 .write(view, &mut counted)
                 .map_err(|source| BuildError::Encode {
                     image: job.name.clone(),
-                    source,
+                    cause: source,
                 })?;
         sink.finish().map_err(io_err(&dest))?;
         report

@@ -115,10 +115,22 @@ fn truncated_at_header_boundary() {
 
 #[test]
 fn bad_header_checksum() {
-    let mut tar = Ustar::new().file("etc/passwd", b"root").finish();
-    tar[0] = b'E';
+    let mut tar = Ustar::new()
+        .file("etc/group", b"x")
+        .file("etc/passwd", b"root")
+        .finish();
+    tar[1024] = b'E';
     let err = build_fails(&tar);
-    assert!(err.contains("checksum"), "{err}");
+    assert!(
+        err.contains("checksum mismatch") && err.contains("byte 1024"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_a_tarball() {
+    let err = build_fails(&[b'x'; 4096]);
+    assert!(err.contains("not a tar archive"), "{err}");
 }
 
 #[test]

@@ -3,5 +3,6 @@
 mod bad_input;
 mod boot;
 mod images;
+mod input;
 mod util;
 mod vm;

@@ -135,6 +135,13 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
             break;
         }
         let h = &h;
+        if pos == 0 && verify_checksum(h, pos).is_err() {
+            return Err(Error::malformed(
+                "tar",
+                0,
+                "not a tar archive (nor gzip, zstd, xz, bzip2 or lz4 compressed): the first header is not valid",
+            ));
+        }
         verify_checksum(h, pos)?;
         let kind = h[156];
         let header_size =
@@ -208,7 +215,11 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
             pending: p,
         };
         add_member(&mut builder, &backing, &mut input, &at, &globals)?;
-        input.read_ahead = if end - pos <= Input::WINDOW { Input::WINDOW } else { BLOCK };
+        input.read_ahead = if end - pos <= Input::WINDOW {
+            Input::WINDOW
+        } else {
+            BLOCK
+        };
         pos = end;
     }
     if let Some(max) = opts.clamp_mtime {
