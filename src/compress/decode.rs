@@ -88,7 +88,7 @@ pub fn decoder<'a>(c: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read
 }
 
 /// Prefixes every error with the format and the output offset, so a user
-/// reading "corrupt deflate stream" knows which file and where.
+/// reading "corrupt deflate stream" knows what failed and where.
 struct Labeled<'a> {
     name: &'static str,
     inner: Box<dyn Read + 'a>,
@@ -108,7 +108,7 @@ impl Read for Labeled<'_> {
             Err(e) => Err(io::Error::new(
                 e.kind(),
                 format!(
-                    "{} input is corrupt or truncated after {} decoded bytes: {e}",
+                    "{} decoding failed after {} bytes of output: {e}",
                     self.name, self.produced
                 ),
             )),

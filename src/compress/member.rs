@@ -103,7 +103,11 @@ impl Codec {
         let mut opts = LzmaOptions::new_preset(self.level).map_err(io::Error::other)?;
         if let Some(len) = input_len {
             let preset = opts_dict_size(self.level)?;
-            let fit = u32::try_from(len.max(4096).next_power_of_two()).unwrap_or(u32::MAX);
+            let fit = len
+                .max(4096)
+                .checked_next_power_of_two()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(u32::MAX);
             opts.dict_size(preset.min(fit));
         }
         let stream = if self.kind == Compression::Xz {

@@ -18,7 +18,7 @@
 //!
 //! lzma is the exception: `xz` and `lzma` stop after the first of several
 //! concatenated .lzma streams, so lzma output is always one stream, encoded
-//! whole (up to [`MAX_RUN`]) or streamed on the calling thread.
+//! whole while it fits in one chunk, streamed on the calling thread beyond.
 //!
 //! Chunks are compressed in batches of `2 × threads + 2` (at most 256 MiB,
 //! or one chunk per thread if that is more), on the current rayon pool; the
@@ -36,7 +36,7 @@ use super::Compression;
 use super::member::{Codec, StreamMember};
 
 /// The longest run without a boundary mark that is buffered whole.
-pub const MAX_RUN: usize = 64 << 20;
+const MAX_RUN: usize = 64 << 20;
 /// The most input bytes a batch holds when the chunks are small.
 const BATCH_BYTES: usize = 256 << 20;
 /// The serial encoder is fed in pieces of this size, so its output does not
