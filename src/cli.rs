@@ -21,7 +21,13 @@ use crate::uimage::UimageArch;
 /// rootforge turns one root filesystem into every image a build needs, natively
 /// and in parallel, with no external tools.
 #[derive(Debug, Parser)]
-#[command(name = "rootforge", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "rootforge",
+    version,
+    about = "Build root filesystem images (cpio, tar) from one read of a rootfs, natively and in parallel",
+    long_about = None,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
