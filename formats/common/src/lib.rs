@@ -10,6 +10,7 @@
 //! a shared backing buffer (usually the memory-mapped input tarball), a host
 //! file, or a small owned buffer.
 
+mod batch;
 mod data;
 mod encoder;
 mod error;
@@ -19,6 +20,7 @@ mod path;
 mod tree;
 mod view;
 
+pub use batch::Batch;
 pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source};
 pub use encoder::{Encoder, Plain, Report, Sink};
 pub use error::{Error, Result};

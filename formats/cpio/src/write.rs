@@ -4,20 +4,17 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
 use rootforge_common::{
-    Content, Encoder, Entry, Error, FileData, InodeId, Report, Result, Sink, Source, View, Xattr,
-    display_path, escape_bytes,
+    Batch, Content, Encoder, Entry, Error, FileData, InodeId, Report, Result, Sink, Source, View,
+    Xattr, display_path, escape_bytes,
 };
 
-use crate::header::{CpioFormat, Header, byte_sum, padding};
+use crate::header::{CpioFormat, Header, byte_sum};
 use crate::{PATH_MAX, TRAILER};
 
 /// The format name used in errors.
 const FORMAT: &str = "cpio";
-/// Headers and small files are gathered into one buffer and handed to the
-/// sink in writes of at least this size.
-const FLUSH_AT: usize = 256 << 10;
-/// File data at least this long goes to the sink directly, without a copy.
-const DIRECT_AT: usize = 64 << 10;
+/// The crc sum of file-backed data is read in chunks of this size.
+const SUM_CHUNK: usize = 64 << 10;
 /// The archive is padded to a multiple of this, as GNU cpio and
 /// `gen_init_cpio` do.
 const BLOCK: u64 = 512;
@@ -82,7 +79,7 @@ impl Encoder for CpioEncoder {
         w.put(TRAILER);
         w.put(&[0]);
         w.pad(BLOCK);
-        w.finish()?;
+        w.finish().map_err(write_error)?;
         Ok(Report {
             bytes: w.pos(),
             warnings: plan.warnings,
@@ -135,12 +132,12 @@ impl CpioEncoder {
         w.put(&[0]);
         w.pad(4);
         match body {
-            Body::File(data) => w.data(&m.entry, data)?,
+            Body::File(data) => w.data(data).map_err(|e| copy_error(&m.entry, e))?,
             Body::Target(target) => w.put(target),
             Body::Empty => {}
         }
         w.pad(4);
-        w.end_entry()
+        w.end_member().map_err(write_error)
     }
 }
 
@@ -316,6 +313,13 @@ fn read_error(entry: &Entry, e: io::Error) -> Error {
     Error::io(format!("reading {}", display_path(&entry.path)), e)
 }
 
+fn copy_error(entry: &Entry, e: io::Error) -> Error {
+    Error::io(
+        format!("copying {} into the cpio image", display_path(&entry.path)),
+        e,
+    )
+}
+
 /// The crc format's sum over a file's bytes. Data that is not one slice in
 /// memory (a host file, a sparse file) is read once here and once to write.
 fn checksum(data: &FileData) -> io::Result<u32> {
@@ -326,7 +330,7 @@ fn checksum(data: &FileData) -> io::Result<u32> {
         return Ok(0);
     }
     let mut reader = data.reader()?;
-    let mut chunk = vec![0u8; DIRECT_AT];
+    let mut chunk = vec![0u8; SUM_CHUNK];
     let mut sum = 0u32;
     let mut total = 0u64;
     loop {
@@ -351,111 +355,6 @@ fn expect_size(data: &FileData, got: u64) -> io::Result<()> {
         io::ErrorKind::UnexpectedEof,
         format!("expected {} bytes, read {got}", data.size()),
     ))
-}
-
-/// Gathers small writes into large ones. Boundaries are marked only where
-/// the buffer has just been flushed at the end of an entry: marking one
-/// after every entry would force a flush per entry and undo the batching,
-/// while this still gives a splitter a cut at least every `FLUSH_AT` bytes
-/// and after every large file.
-struct Batch<'a> {
-    sink: &'a mut dyn Sink,
-    buf: Vec<u8>,
-    /// Bytes already handed to the sink.
-    flushed: u64,
-    /// The sink has received bytes since the last boundary mark.
-    unmarked: bool,
-}
-
-impl<'a> Batch<'a> {
-    fn new(sink: &'a mut dyn Sink) -> Self {
-        Batch {
-            sink,
-            buf: Vec::with_capacity(FLUSH_AT + DIRECT_AT),
-            flushed: 0,
-            unmarked: false,
-        }
-    }
-
-    /// Bytes of the archive so far.
-    fn pos(&self) -> u64 {
-        self.flushed.saturating_add(self.buf.len() as u64)
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    fn pad(&mut self, align: u64) {
-        // Less than `align` bytes.
-        let n = usize::try_from(padding(self.pos(), align)).unwrap_or(0);
-        self.buf.resize(self.buf.len().saturating_add(n), 0);
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        self.sink.write_all(&self.buf).map_err(write_error)?;
-        self.flushed = self.pos();
-        self.buf.clear();
-        self.unmarked = true;
-        Ok(())
-    }
-
-    /// A file's bytes: small in-memory ones are batched, large ones go to
-    /// the sink straight from their slice, anything else is streamed
-    /// through the buffer.
-    fn data(&mut self, entry: &Entry, data: &FileData) -> Result<()> {
-        if let Some(slice) = data.as_slice() {
-            if slice.len() < DIRECT_AT {
-                self.put(slice);
-                return Ok(());
-            }
-            self.flush()?;
-            self.sink.write_all(slice).map_err(write_error)?;
-            self.flushed = self.flushed.saturating_add(slice.len() as u64);
-            return Ok(());
-        }
-        if data.size() >= DIRECT_AT as u64 {
-            // Straight to the sink in large chunks.
-            self.flush()?;
-            data.write_to(self.sink).map_err(|e| read_error(entry, e))?;
-            self.flushed = self.flushed.saturating_add(data.size());
-            return Ok(());
-        }
-        let mut total = 0u64;
-        data.for_each_chunk(&mut |chunk| {
-            total = total.saturating_add(chunk.len() as u64);
-            self.buf.extend_from_slice(chunk);
-            Ok(())
-        })
-        .map_err(|e| read_error(entry, e))?;
-        expect_size(data, total).map_err(|e| read_error(entry, e))
-    }
-
-    /// Called after an entry and its padding: flushes a full buffer, and
-    /// marks a boundary if the sink has received bytes since the last mark.
-    fn end_entry(&mut self) -> Result<()> {
-        if self.buf.len() >= FLUSH_AT || self.unmarked {
-            self.flush()?;
-        }
-        self.mark()
-    }
-
-    /// Hands everything to the sink and marks the end.
-    fn finish(&mut self) -> Result<()> {
-        self.flush()?;
-        self.mark()
-    }
-
-    fn mark(&mut self) -> Result<()> {
-        if self.unmarked {
-            self.sink.boundary().map_err(write_error)?;
-            self.unmarked = false;
-        }
-        Ok(())
-    }
 }
 
 fn write_error(e: io::Error) -> Error {

@@ -20,11 +20,11 @@
 //! name field as GNU tar cuts them; readers ignore them.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 
 use rootforge_common::{
-    Content, Encoder, Entry, Error, FileData, Inode, InodeId, Kind, Report, Result, Sink, Time,
-    View, display_path,
+    Batch, Content, Encoder, Entry, Error, FileData, Inode, InodeId, Kind, Report, Result, Sink,
+    Time, View, display_path,
 };
 
 /// The format name used in errors.
@@ -38,11 +38,6 @@ const PREFIX_LEN: usize = 155;
 /// digits) numeric fields.
 const MAX_OCTAL_7: u64 = 0o7777777;
 const MAX_OCTAL_11: u64 = 0o77777777777;
-/// Headers and small files are gathered into one buffer and handed to the
-/// sink in writes of at least this size.
-const FLUSH_AT: usize = 256 << 10;
-/// File data at least this long goes to the sink directly, without a copy.
-const DIRECT_AT: usize = 64 << 10;
 
 /// Writes a view as a POSIX pax archive in `find . | LC_ALL=C sort` order
 /// with `./`-prefixed names, numeric owners, xattrs as `SCHILY.xattr.*`
@@ -87,7 +82,7 @@ impl Encoder for TarEncoder {
         w.batch.zeros(2 * BLOCK);
         let tail = (RECORD - w.batch.pos() % RECORD) % RECORD;
         w.batch.zeros(usize::try_from(tail).unwrap_or(0));
-        w.batch.finish()?;
+        w.batch.finish().map_err(write_error)?;
         Ok(Report {
             bytes: w.batch.pos(),
             warnings: plan.warnings,
@@ -282,7 +277,7 @@ impl Writer<'_> {
             };
             self.batch.put(&header.encode());
             self.batch.put(&self.pax);
-            self.batch.pad();
+            self.batch.pad(BLOCK as u64);
         }
 
         let header = Header {
@@ -305,9 +300,9 @@ impl Writer<'_> {
                     e,
                 )
             })?;
-            self.batch.pad();
+            self.batch.pad(BLOCK as u64);
         }
-        self.batch.end_member()
+        self.batch.end_member().map_err(write_error)
     }
 }
 
@@ -486,126 +481,6 @@ fn put_octal(field: &mut [u8], mut v: u64) -> bool {
         v >>= 3;
     }
     v == 0
-}
-
-/// Gathers small writes into large ones. Boundaries are marked only where
-/// the buffer has just been flushed at the end of a member: marking one
-/// after every member would force a flush per member and undo the batching,
-/// while this still gives a splitter a cut at least every `FLUSH_AT` bytes
-/// and after every large file.
-struct Batch<'a> {
-    sink: &'a mut dyn Sink,
-    buf: Vec<u8>,
-    /// Bytes already handed to the sink.
-    flushed: u64,
-    /// The sink has received bytes since the last boundary mark.
-    unmarked: bool,
-}
-
-impl<'a> Batch<'a> {
-    fn new(sink: &'a mut dyn Sink) -> Self {
-        Batch {
-            sink,
-            buf: Vec::with_capacity(FLUSH_AT + DIRECT_AT),
-            flushed: 0,
-            unmarked: false,
-        }
-    }
-
-    /// Bytes of the archive so far.
-    fn pos(&self) -> u64 {
-        self.flushed.saturating_add(self.buf.len() as u64)
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    fn zeros(&mut self, n: usize) {
-        self.buf.resize(self.buf.len().saturating_add(n), 0);
-    }
-
-    /// Zeros to the next block boundary.
-    fn pad(&mut self) {
-        // Less than a block.
-        let n = (BLOCK as u64 - self.pos() % BLOCK as u64) % BLOCK as u64;
-        self.zeros(usize::try_from(n).unwrap_or(0));
-    }
-
-    fn flush_buf(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        self.sink.write_all(&self.buf)?;
-        self.flushed = self.pos();
-        self.buf.clear();
-        self.unmarked = true;
-        Ok(())
-    }
-
-    /// A file's bytes: small in-memory ones are batched, large ones go to
-    /// the sink straight from their slice, anything else streams through
-    /// the buffer (`write_to` fails if it yields a different size).
-    fn data(&mut self, data: &FileData) -> io::Result<()> {
-        match data.as_slice() {
-            Some(slice) if slice.len() < DIRECT_AT => {
-                self.put(slice);
-                Ok(())
-            }
-            Some(slice) => {
-                self.flush_buf()?;
-                self.sink.write_all(slice)?;
-                self.flushed = self.flushed.saturating_add(slice.len() as u64);
-                Ok(())
-            }
-            None if data.size() >= DIRECT_AT as u64 => {
-                // Straight to the sink in large chunks.
-                self.flush_buf()?;
-                data.write_to(self.sink)?;
-                self.flushed = self.flushed.saturating_add(data.size());
-                Ok(())
-            }
-            None => data.write_to(self),
-        }
-    }
-
-    /// Called after a member and its padding: flushes a full buffer, and
-    /// marks a boundary if the sink has received bytes since the last mark.
-    fn end_member(&mut self) -> Result<()> {
-        if self.buf.len() >= FLUSH_AT || self.unmarked {
-            self.flush_buf().map_err(write_error)?;
-        }
-        self.mark()
-    }
-
-    /// Hands everything to the sink and marks the end.
-    fn finish(&mut self) -> Result<()> {
-        self.flush_buf().map_err(write_error)?;
-        self.mark()
-    }
-
-    fn mark(&mut self) -> Result<()> {
-        if self.unmarked {
-            self.sink.boundary().map_err(write_error)?;
-            self.unmarked = false;
-        }
-        Ok(())
-    }
-}
-
-/// Streamed file data lands in the buffer, which is flushed as it fills.
-impl Write for Batch<'_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.put(bytes);
-        if self.buf.len() >= FLUSH_AT {
-            self.flush_buf()?;
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.flush_buf()
-    }
 }
 
 fn write_error(e: io::Error) -> Error {
@@ -1386,7 +1261,7 @@ mod tests {
         writes: usize,
     }
 
-    impl Write for Marks {
+    impl std::io::Write for Marks {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.writes += 1;
             self.bytes.extend_from_slice(buf);
