@@ -250,6 +250,16 @@ fn compressed_images_decode_with_the_real_tools() {
             inspect(&input),
             "{comp}"
         );
+        if comp == "gzip" {
+            // Compressed on all cores as independent members (gzip -9 -n
+            // headers: no name, mtime 0, XFL 2, OS 3).
+            let gz = std::fs::read(out.join("rootfs.cpio.gz")).unwrap();
+            let members = gz
+                .windows(10)
+                .filter(|w| *w == [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3])
+                .count();
+            assert!(members >= 2, "{members} gzip members in {} bytes", gz.len());
+        }
     }
 }
 
