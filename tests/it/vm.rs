@@ -292,8 +292,14 @@ impl VmOutput {
     /// had to complain about an image (or an initramfs it stopped
     /// unpacking) fails the run even if the listing went through.
     fn kernel_errors(&self) -> String {
+        // Complaints about the emulated machine, not about an image: under
+        // TCG on a loaded host the timer check can fail at boot.
+        const MACHINE_NOISE: &[&str] = &["MP-BIOS bug: 8254 timer not connected to IO-APIC"];
         let mut errors = String::new();
         for line in self.text("dmesg").lines() {
+            if MACHINE_NOISE.iter().any(|m| line.contains(m)) {
+                continue;
+            }
             let level = line
                 .strip_prefix('<')
                 .and_then(|rest| rest.split_once('>'))
