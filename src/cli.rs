@@ -13,9 +13,11 @@ use rootforge_common::{Encoder, Overlay, Time};
 use serde::Deserialize;
 
 use crate::compress::Compression;
+pub use crate::image::Format;
 use crate::input::{self, Source};
 use crate::overlay;
 use crate::pipeline::{self, ImageJob, ProgressMode};
+use crate::tables;
 use crate::uimage::UimageArch;
 
 /// rootforge turns one root filesystem into every image a build needs, natively
@@ -44,41 +46,6 @@ pub enum Command {
         /// compressed or U-Boot wrapped).
         image: PathBuf,
     },
-}
-
-/// The image formats rootforge writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Format {
-    Cpio,
-    Tar,
-}
-
-impl Format {
-    pub const ALL: [Format; 2] = [Format::Cpio, Format::Tar];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Cpio => "cpio",
-            Format::Tar => "tar",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format `{s}` (this build writes: cpio, tar)"))
-    }
 }
 
 /// Sets of defaults applied in one switch.
@@ -133,6 +100,14 @@ pub struct BuildArgs {
     /// Add a directory's contents to one image only (FORMAT:DIR), repeatable.
     #[arg(long = "overlay", value_name = "FORMAT:DIR")]
     pub overlays: Vec<String>,
+    /// Buildroot users table (mkusers format), repeatable; applied to every
+    /// image before the device tables.
+    #[arg(long = "users-table", value_name = "FILE")]
+    pub users_tables: Vec<PathBuf>,
+    /// Buildroot device or permission table (makedevs format), repeatable;
+    /// later lines win.
+    #[arg(long = "device-table", value_name = "FILE")]
+    pub device_tables: Vec<PathBuf>,
 
     /// Outer compression of cpio and tar images: none, gzip, bzip2, lz4,
     /// lzma, lzo, xz, zstd.
@@ -179,6 +154,12 @@ pub struct Config {
     pub compress_level: Option<u32>,
     #[serde(default)]
     pub keep_uncompressed: bool,
+    /// mkusers tables, applied in order before the device tables.
+    #[serde(default)]
+    pub users_tables: Vec<PathBuf>,
+    /// makedevs device and permission tables, applied in order.
+    #[serde(default)]
+    pub device_tables: Vec<PathBuf>,
     #[serde(default)]
     pub images: BTreeMap<String, ImageConfig>,
 }
@@ -215,6 +196,8 @@ impl Config {
         };
         cfg.input.as_mut().map(fix);
         cfg.output.as_mut().map(fix);
+        cfg.users_tables.iter_mut().for_each(fix);
+        cfg.device_tables.iter_mut().for_each(fix);
         for img in cfg.images.values_mut() {
             img.overlays.iter_mut().for_each(fix);
         }
@@ -342,9 +325,22 @@ pub fn build(args: BuildArgs) -> Result<()> {
             start.elapsed().as_secs_f64()
         );
     }
-    let base = Arc::new(loaded.tree);
     let implicit = in_opts.implicit_dir();
     let tweak_time = Time::from_secs(sde.unwrap_or(0));
+    let users: Vec<&PathBuf> = cfg.users_tables.iter().chain(&args.users_tables).collect();
+    let devices: Vec<&PathBuf> = cfg
+        .device_tables
+        .iter()
+        .chain(&args.device_tables)
+        .collect();
+    let base = Arc::new(apply_tables(
+        loaded.tree,
+        implicit,
+        &users,
+        &devices,
+        sde,
+        tweak_time,
+    )?);
 
     let mut jobs_list = Vec::new();
     for &format in &formats {
@@ -429,6 +425,40 @@ pub fn build(args: BuildArgs) -> Result<()> {
         print_summary(&built, start.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Buildroot's order on the shared base: users (with their homes and
+/// /etc files), then the device and permission tables, every file's lines
+/// concatenated so a later line wins.
+fn apply_tables(
+    tree: rootforge_common::Tree,
+    implicit: rootforge_common::Meta,
+    users: &[&PathBuf],
+    devices: &[&PathBuf],
+    sde: Option<i64>,
+    mtime: Time,
+) -> Result<rootforge_common::Tree> {
+    if users.is_empty() && devices.is_empty() {
+        return Ok(tree);
+    }
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let mut b = tree.into_builder(implicit);
+    let mut user_lines = Vec::new();
+    for p in users {
+        user_lines.extend(tables::parse_users_table(&read(p)?, p)?);
+    }
+    let opts = tables::UsersOptions {
+        source_date_epoch: sde,
+        mtime,
+    };
+    tables::apply_users(&mut b, &user_lines, &opts)?;
+    let mut device_lines = Vec::new();
+    for p in devices {
+        device_lines.extend(tables::parse_device_table(&read(p)?, p)?);
+    }
+    tables::apply_device_table(&mut b, &device_lines, mtime)?;
+    Ok(b.finish())
 }
 
 fn print_summary(built: &[pipeline::Built], total: f64) {

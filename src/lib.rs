@@ -8,10 +8,14 @@
 
 pub mod cli;
 pub mod compress;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
+pub mod image;
 pub mod input;
 pub mod inspect;
 pub mod overlay;
 pub mod pipeline;
+pub mod tables;
 pub mod uimage;
 
 pub use rootforge_common as common;

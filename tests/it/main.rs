@@ -4,5 +4,6 @@ mod bad_input;
 mod boot;
 mod images;
 mod input;
+mod tables;
 mod util;
 mod vm;

@@ -1,0 +1,145 @@
+//! Buildroot's users and device tables applied natively, with no fakeroot:
+//! owners, devices, capabilities and /etc files arrive in every image, and
+//! errors name the table file and line.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+const USERS: &str = "\
+# username uid group gid password home shell groups comment
+www -1 www -1 =secret /var/www /bin/sh - Web server
+";
+
+const DEVICES: &str = "\
+# name          type mode uid gid major minor start inc count
+/dev            d    755  0   0   -     -     -     -   -
+/dev/mem        c    640  0   0   1     1     -     -   -
+/dev/ttyS       c    666  0   0   4     64    0     1   4
+/var/www        r    750  www www -     -     -     -   -
+/usr/bin/ping   f    755  0   0   -     -     -     -   -
+|xattr cap_net_raw,cap_net_admin+ep
+/bin/busybox    f    4755 root root -   -     -     -   -
+";
+
+fn build_with_tables(out: &Path, users: &str, devices: &str) -> std::process::Output {
+    let dir = out.parent().unwrap();
+    let u = dir.join("users.txt");
+    let d = dir.join("device_table.txt");
+    std::fs::write(&u, users).unwrap();
+    std::fs::write(&d, devices).unwrap();
+    rootforge()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q", "-f", "cpio,tar", "-o"])
+        .arg(out)
+        .arg(example_tar())
+        .arg("--users-table")
+        .arg(&u)
+        .arg("--device-table")
+        .arg(&d)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn users_devices_and_capabilities_reach_every_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let res = build_with_tables(&out, USERS, DEVICES);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let cpio = inspect(&out.join("rootfs.cpio"));
+    let tar = inspect(&out.join("rootfs.tar"));
+    assert_same("cpio and tar see the same tree", &tar, &cpio);
+    let line = |p: &str| {
+        tar.iter()
+            .find(|l| l.ends_with(&format!(" {p}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("{p}"))
+    };
+    assert!(line("/dev/mem").starts_with("c 0640 0 0 0 1,1 "));
+    for (i, minor) in (64..68).enumerate() {
+        assert!(line(&format!("/dev/ttyS{i}")).starts_with(&format!("c 0666 0 0 0 4,{minor} ")));
+    }
+    // The automatic system id is the first free one from 100.
+    assert!(
+        line("/var/www").starts_with("d 0750 100 100 "),
+        "{}",
+        line("/var/www")
+    );
+    assert!(line("/bin/busybox").starts_with("f 4755 0 0 "));
+
+    // /etc files, read back from the tar image with GNU tar.
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    run(Command::new(require_tool("tar"))
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+        .arg(out.join("rootfs.tar"))
+        .arg("-C")
+        .arg(&x));
+    let passwd = std::fs::read_to_string(x.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.contains("www:x:100:100:Web server:/var/www:/bin/sh\n"),
+        "{passwd}"
+    );
+    let group = std::fs::read_to_string(x.join("etc/group")).unwrap();
+    assert!(group.contains("www:x:100:"), "{group}");
+    let shadow = std::fs::read_to_string(x.join("etc/shadow")).unwrap();
+    let hash = shadow
+        .lines()
+        .find(|l| l.starts_with("www:"))
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(hash.starts_with("$6$"), "{hash}");
+    // The same clear password hashes the same with SOURCE_DATE_EPOCH set.
+    let salt = hash.split('$').nth(2).unwrap();
+    let openssl =
+        run(Command::new(require_tool("openssl")).args(["passwd", "-6", "-salt", salt, "secret"]));
+    assert_eq!(String::from_utf8_lossy(&openssl).trim(), hash);
+
+    // The capability, as getfattr sees it after GNU tar restored it.
+    let cap = run(Command::new(require_tool("getfattr"))
+        .args(["-n", "security.capability", "-e", "hex", "--absolute-names"])
+        .arg(x.join("usr/bin/ping")));
+    // v2, effective; permitted = CAP_NET_ADMIN (12) | CAP_NET_RAW (13).
+    assert!(
+        String::from_utf8_lossy(&cap)
+            .contains("security.capability=0x0100000200300000000000000000000000000000"),
+        "{}",
+        String::from_utf8_lossy(&cap)
+    );
+}
+
+#[test]
+fn table_errors_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (devices, want) in [
+        ("/etc/x f 644 nobody 0 - - - - -\n", "device_table.txt:1: "),
+        (
+            "/dev/a c 600 0 0 1 1 - - -\n/nope f 644 0 0 - - - - -\n",
+            "device_table.txt:2: ",
+        ),
+        ("/dev/sda c 600 0 0 8 0 - - -\n", "device_table.txt:1: "),
+    ] {
+        let out = tmp.path().join("out");
+        let res = build_with_tables(&out, "", devices);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{devices:?}: {err}");
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+    }
+    let out = tmp.path().join("out");
+    let res = build_with_tables(&out, "a 5 g 5 - - - - -\nb 5 g 5 - - - - -\n", "");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        res.status.code() == Some(1) && err.contains("users.txt:2: "),
+        "{err}"
+    );
+}
