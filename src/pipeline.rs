@@ -135,7 +135,19 @@ pub fn build(
         .collect();
     // Any failure drops every temporary file, finished or not.
     let pending = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    pending.into_iter().map(Pending::persist).collect()
+    let mut placed = Vec::new();
+    let built = pending
+        .into_iter()
+        .map(|p| p.persist(&mut placed))
+        .collect::<Result<Vec<_>, _>>();
+    if built.is_err() {
+        // A rename failed (a directory in the way, say): take back what this
+        // run already put in place, so a failure leaves none of its images.
+        for path in &placed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    built
 }
 
 /// An image written to temporary files, not yet in place.
@@ -147,7 +159,8 @@ struct Pending {
 }
 
 impl Pending {
-    fn persist(self) -> Result<Built, BuildError> {
+    /// Renames the files into place, recording each one in `placed`.
+    fn persist(self, placed: &mut Vec<PathBuf>) -> Result<Built, BuildError> {
         let mut files = Vec::new();
         for (tmp, dest) in self.files {
             let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
@@ -156,6 +169,7 @@ impl Pending {
                 path: dest.clone(),
                 cause: e.error,
             })?;
+            placed.push(dest.clone());
             files.push((dest, size));
         }
         Ok(Built {

@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod boot;
+mod hostile;
 mod images;
 mod input;
+mod output_faults;
 mod tables;
 mod util;
 mod vm;

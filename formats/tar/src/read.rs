@@ -144,10 +144,11 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
         }
         verify_checksum(h, pos)?;
         let kind = h[156];
-        let header_size =
-            numeric(&h[124..136]).ok_or_else(|| Error::malformed("tar", pos, "bad size field"))?;
+        let header_size = numeric(&h[124..136]);
         let data_pos = pos.saturating_add(BLOCK);
         if matches!(kind, b'x' | b'g' | b'L' | b'K') {
+            let header_size =
+                header_size.ok_or_else(|| Error::malformed("tar", pos, "bad size field"))?;
             if header_size > MAX_META {
                 return Err(Error::malformed(
                     "tar",
@@ -175,9 +176,19 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
         }
         let p = std::mem::take(&mut pending);
         let path = member_path(h, &p);
-        let size = match get(&p.pax, b"size") {
-            Some(v) => parse_u64(v, "size", pos)?,
-            None => header_size,
+        let size = match (get(&p.pax, b"size"), header_size) {
+            (Some(v), _) => parse_u64(v, "size", pos).map_err(of_member(&path))?,
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(Error::malformed(
+                    "tar",
+                    pos,
+                    format!(
+                        "{}: bad size field (not octal, or over 64 bits)",
+                        display_path(&path)
+                    ),
+                ));
+            }
         };
         // Old GNU sparse members keep more of their map in blocks between
         // the header and the data.
@@ -187,8 +198,11 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
             0
         };
         let data_pos = data_pos.saturating_add(ext_blocks.saturating_mul(BLOCK));
-        let end = next_header(data_pos, size, pos)?;
-        if end > input.len {
+        // A size so large that the offset overflows is past the end too.
+        let Some(end) = next_header(data_pos, size, pos)
+            .ok()
+            .filter(|&e| e <= input.len)
+        else {
             return Err(Error::malformed(
                 "tar",
                 pos,
@@ -198,7 +212,7 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
                     input.len
                 ),
             ));
-        }
+        };
         members = members.saturating_add(1);
         acl_records = acl_records.saturating_add(
             p.pax
@@ -388,6 +402,19 @@ impl Globals {
     }
 }
 
+/// Names the member in an error about one of its pax values (which are
+/// parsed where the member's path may not be known yet).
+fn of_member(path: &[u8]) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Malformed {
+            format,
+            offset,
+            reason,
+        } => Error::malformed(format, offset, format!("{}: {reason}", display_path(path))),
+        e => e,
+    }
+}
+
 fn bad(at: u64, what: &str, v: &[u8]) -> Error {
     Error::malformed(
         "tar",
@@ -482,17 +509,17 @@ fn id32(v: u64, m: &Member<'_>, what: &str) -> Result<u32> {
 fn member_meta(m: &Member<'_>, globals: &Globals) -> Result<(Meta, Records)> {
     let (h, pax, at) = (m.header, &m.pending.pax, m.pos);
     let uid = match (get(pax, b"uid"), globals.uid) {
-        (Some(v), _) => parse_id(v, "uid", at)?,
+        (Some(v), _) => parse_id(v, "uid", at).map_err(of_member(&m.path))?,
         (None, Some(u)) => u,
         (None, None) => id32(field(h, 108..116, "uid", m)?, m, "uid")?,
     };
     let gid = match (get(pax, b"gid"), globals.gid) {
-        (Some(v), _) => parse_id(v, "gid", at)?,
+        (Some(v), _) => parse_id(v, "gid", at).map_err(of_member(&m.path))?,
         (None, Some(g)) => g,
         (None, None) => id32(field(h, 116..124, "gid", m)?, m, "gid")?,
     };
     let mtime = match (get(pax, b"mtime"), globals.mtime) {
-        (Some(v), _) => parse_time(v, at)?,
+        (Some(v), _) => parse_time(v, at).map_err(of_member(&m.path))?,
         (None, Some(t)) => t,
         (None, None) => Time::from_secs(signed_numeric(&h[136..148]).ok_or_else(|| {
             Error::malformed(
