@@ -1,0 +1,243 @@
+//! Data and fragment blocks: files cut into full blocks, tail ends and
+//! small files packed into fragments, each block compressed on its own.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
+use std::io;
+
+use rayon::prelude::*;
+use rootforge_common::{Content, Error, FileData, Result, View, display_path};
+
+use crate::comp::Codec;
+use crate::limit;
+use crate::plan::Node;
+
+/// The size word of a data or fragment block stored raw.
+const BLOCK_RAW: u32 = 1 << 24;
+
+/// A stretch of a file's bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Piece<'v> {
+    data: &'v FileData,
+    path: &'v [u8],
+    at: u64,
+    len: usize,
+}
+
+/// One block to compress: a full data block of a file, or a fragment block
+/// of tail ends.
+pub(crate) enum Job<'v> {
+    Block(Piece<'v>),
+    Fragment(Vec<Piece<'v>>),
+}
+
+/// A block as it goes into the image.
+pub(crate) struct Packed<'v> {
+    /// The size word: the stored length, with [`BLOCK_RAW`] if stored raw;
+    /// 0 for a hole.
+    pub(crate) word: u32,
+    pub(crate) bytes: Cow<'v, [u8]>,
+}
+
+/// Where a regular file's bytes go. Files with the same contents share one.
+#[derive(Clone, Copy)]
+pub(crate) struct FileLayout {
+    /// Its full blocks are jobs `first_job..first_job + blocks`.
+    pub(crate) first_job: usize,
+    pub(crate) blocks: usize,
+    /// Fragment index and the tail's offset in it.
+    pub(crate) fragment: Option<(u32, u32)>,
+}
+
+/// Cuts files into full blocks and packs small files and tail ends into
+/// fragment blocks, next-fit in inode-table order. A file with the same
+/// bytes as an earlier one (same size and hash, then compared byte for
+/// byte) shares its blocks and fragment and is never compressed. The
+/// fragment jobs come after all the block jobs, whose count is returned.
+pub(crate) fn layout<'v>(
+    view: &View<'v>,
+    nodes: &'v [Node],
+    block_size: u32,
+) -> Result<(Vec<Job<'v>>, Vec<Option<FileLayout>>, usize)> {
+    let bs = u64::from(block_size);
+    let files: Vec<Option<&'v FileData>> = nodes
+        .iter()
+        .map(|node| match &view.inode(node.id).content {
+            Content::File(data) => Some(data),
+            _ => None,
+        })
+        .collect();
+    let digests: Vec<Option<u64>> = files
+        .par_iter()
+        .zip(nodes)
+        .map(|(file, node)| match file {
+            Some(data) if data.size() > 0 => digest(data)
+                .map(Some)
+                .map_err(|e| Error::io(format!("reading {}", display_path(&node.path)), e)),
+            _ => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+    let mut seen: HashMap<(u64, u64), Vec<(&'v FileData, FileLayout)>> = HashMap::new();
+    let mut jobs = Vec::new();
+    let mut layouts = Vec::with_capacity(nodes.len());
+    let mut fragments: Vec<Vec<Piece<'v>>> = Vec::new();
+    let mut filling: Vec<Piece<'v>> = Vec::new();
+    let mut filled = 0usize;
+    for ((node, file), digest) in nodes.iter().zip(files).zip(digests) {
+        let Some(data) = file else {
+            layouts.push(None);
+            continue;
+        };
+        let size = data.size();
+        let key = digest.map(|d| (size, d));
+        if let Some(candidates) = key.and_then(|k| seen.get(&k)) {
+            let mut twin = None;
+            for (other, layout) in candidates {
+                if same(data, other)
+                    .map_err(|e| Error::io(format!("reading {}", display_path(&node.path)), e))?
+                {
+                    twin = Some(*layout);
+                    break;
+                }
+            }
+            if let Some(layout) = twin {
+                layouts.push(Some(layout));
+                continue;
+            }
+        }
+        let full = size / bs;
+        let first_job = jobs.len();
+        for n in 0..full {
+            jobs.push(Job::Block(Piece {
+                data,
+                path: &node.path,
+                at: n * bs,
+                len: block_size as usize,
+            }));
+        }
+        let tail = (size % bs) as usize;
+        let mut fragment = None;
+        if tail > 0 {
+            if filled + tail > block_size as usize {
+                fragments.push(std::mem::take(&mut filling));
+                filled = 0;
+            }
+            let index = u32::try_from(fragments.len()).map_err(|_| {
+                limit(
+                    &node.path,
+                    "fragment count",
+                    u64::from(u32::MAX) + 1,
+                    u64::from(u32::MAX),
+                )
+            })?;
+            // Below the block size, which is at most 1 MiB.
+            fragment = Some((index, filled as u32));
+            filling.push(Piece {
+                data,
+                path: &node.path,
+                at: full * bs,
+                len: tail,
+            });
+            filled += tail;
+        }
+        let layout = FileLayout {
+            first_job,
+            blocks: usize::try_from(full)
+                .map_err(|_| limit(&node.path, "file size", size, usize::MAX as u64))?,
+            fragment,
+        };
+        if let Some(k) = key {
+            seen.entry(k).or_default().push((data, layout));
+        }
+        layouts.push(Some(layout));
+    }
+    if !filling.is_empty() {
+        fragments.push(filling);
+    }
+    let block_jobs = jobs.len();
+    jobs.extend(fragments.into_iter().map(Job::Fragment));
+    Ok((jobs, layouts, block_jobs))
+}
+
+/// A hash of a file's bytes, to find duplicates.
+fn digest(data: &FileData) -> io::Result<u64> {
+    let mut h = DefaultHasher::new();
+    data.for_each_chunk(&mut |chunk| {
+        h.write(chunk);
+        Ok(())
+    })?;
+    Ok(h.finish())
+}
+
+/// Whether two files of the same size hold the same bytes.
+fn same(a: &FileData, b: &FileData) -> io::Result<bool> {
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+        return Ok(x == y);
+    }
+    const CHUNK: u64 = 1 << 20;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < a.size() {
+        let n = usize::try_from(CHUNK.min(a.size() - at)).map_err(io::Error::other)?;
+        x.resize(n, 0);
+        y.resize(n, 0);
+        a.read_at(at, &mut x)?;
+        b.read_at(at, &mut y)?;
+        if x != y {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+fn read<'v>(piece: &Piece<'v>) -> Result<Cow<'v, [u8]>> {
+    let err = |e| Error::io(format!("reading {}", display_path(piece.path)), e);
+    if let Some(slice) = piece.data.as_slice() {
+        let bytes = usize::try_from(piece.at)
+            .ok()
+            .and_then(|at| slice.get(at..at.checked_add(piece.len)?))
+            .ok_or_else(|| err(io::Error::from(io::ErrorKind::UnexpectedEof)))?;
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut buf = vec![0u8; piece.len];
+    piece.data.read_at(piece.at, &mut buf).map_err(err)?;
+    Ok(Cow::Owned(buf))
+}
+
+pub(crate) fn run<'v>(codec: &mut Codec, job: &Job<'v>) -> Result<Packed<'v>> {
+    let bytes = match job {
+        Job::Block(piece) => {
+            let bytes = read(piece)?;
+            if bytes.iter().all(|&b| b == 0) {
+                return Ok(Packed {
+                    word: 0,
+                    bytes: Cow::Borrowed(&[]),
+                });
+            }
+            bytes
+        }
+        Job::Fragment(pieces) => {
+            let mut buf = Vec::new();
+            for piece in pieces {
+                buf.extend_from_slice(&read(piece)?);
+            }
+            Cow::Owned(buf)
+        }
+    };
+    let packed = codec
+        .compress(&bytes)
+        .map_err(|e| Error::io("compressing a block", e))?;
+    // Block lengths are at most 1 MiB, far below bit 24.
+    Ok(match packed {
+        Some(p) => Packed {
+            word: p.len() as u32,
+            bytes: Cow::Owned(p),
+        },
+        None => Packed {
+            word: bytes.len() as u32 | BLOCK_RAW,
+            bytes,
+        },
+    })
+}

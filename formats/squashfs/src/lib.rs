@@ -1,0 +1,50 @@
+//! SquashFS 4.0 images, as the Linux kernel and squashfs-tools read them.
+//!
+//! [`SquashfsEncoder`] writes a [`rootforge_common::View`] reproducibly:
+//! the layout is planned from the view first, data and fragment blocks are
+//! compressed in parallel and written in planned order, so the bytes are the
+//! same for any thread count.
+//!
+//! The superblock at offset 0 holds every table's position, which depends
+//! on every block's compressed size, and a [`rootforge_common::Sink`]
+//! cannot seek: so all blocks are compressed before the first byte is
+//! written, and the compressed image is held in memory until then.
+
+mod comp;
+mod data;
+mod dir;
+mod meta;
+mod plan;
+mod write;
+mod xattr;
+
+pub use comp::Comp;
+pub use write::SquashfsEncoder;
+
+use rootforge_common::{Error, display_path};
+
+/// The format name used in errors.
+const FORMAT: &str = "squashfs";
+/// The longest name a directory entry holds (Linux's `NAME_MAX`).
+const NAME_MAX: usize = 255;
+/// No fragment, no xattr.
+const NONE32: u32 = u32::MAX;
+/// An inode type's extended form is its basic type plus this.
+const EXTENDED: u16 = 7;
+
+fn limit(path: &[u8], what: &'static str, value: u64, limit: u64) -> Error {
+    Error::Limit {
+        path: display_path(path),
+        format: FORMAT,
+        what,
+        value,
+        limit,
+    }
+}
+
+fn overflow_error() -> Error {
+    Error::io("laying out the squashfs image", meta::overflow())
+}
+
+#[cfg(test)]
+mod tests;

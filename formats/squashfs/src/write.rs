@@ -1,0 +1,469 @@
+//! The image writer: plan the whole layout from the view, compress data and
+//! fragment blocks in parallel, then write everything in planned order.
+
+use rayon::prelude::*;
+use rootforge_common::{Batch, Content, Encoder, Error, Report, Result, Sink, View, display_path};
+
+use crate::comp::{Codec, Comp};
+use crate::data::{FileLayout, Packed, layout, run};
+use crate::dir::{Listed, dir_inode};
+use crate::meta::{MetaWriter, lookup_table};
+use crate::plan::{Plan, plan};
+use crate::{EXTENDED, FORMAT, NONE32, overflow_error};
+
+const MAGIC: u32 = 0x7371_7368;
+const SUPERBLOCK_SIZE: u64 = 96;
+/// The image is padded to this, the largest device block the kernel uses.
+const PAD: u64 = 4096;
+/// An absent table.
+const NONE64: u64 = u64::MAX;
+
+/// Superblock flags.
+const FLAG_UNCOMPRESSED_INODES: u16 = 0x0001;
+const FLAG_UNCOMPRESSED_DATA: u16 = 0x0002;
+const FLAG_UNCOMPRESSED_FRAGMENTS: u16 = 0x0008;
+const FLAG_ALWAYS_FRAGMENTS: u16 = 0x0020;
+const FLAG_DUPLICATES: u16 = 0x0040;
+const FLAG_EXPORTABLE: u16 = 0x0080;
+const FLAG_NO_XATTRS: u16 = 0x0200;
+const FLAG_COMPRESSOR_OPTIONS: u16 = 0x0400;
+const FLAG_UNCOMPRESSED_IDS: u16 = 0x0800;
+
+/// Writes a view as a SquashFS 4.0 image, as the Linux kernel and
+/// squashfs-tools read it: tail ends and small files packed into fragments,
+/// all-zero blocks stored as holes, identical files stored once, hard links
+/// as one inode with a link count, and an export table only on request. The bytes depend only on the view and these
+/// options, not on the number of threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SquashfsEncoder {
+    pub comp: Comp,
+    /// The compressor's level (see [`Comp::default_level`]).
+    pub level: u32,
+    /// Data block size: a power of two from 4 KiB to 1 MiB.
+    pub block_size: u32,
+    /// Write the export table that NFS needs to look inodes up by number.
+    pub exportable: bool,
+}
+
+impl Default for SquashfsEncoder {
+    fn default() -> Self {
+        SquashfsEncoder::new(Comp::Gzip)
+    }
+}
+
+impl SquashfsEncoder {
+    /// 128 KiB blocks at the compressor's default level.
+    pub const fn new(comp: Comp) -> Self {
+        SquashfsEncoder {
+            comp,
+            level: comp.default_level(),
+            block_size: 128 << 10,
+            exportable: false,
+        }
+    }
+
+    fn check_options(&self) -> Result<()> {
+        let bs = self.block_size;
+        if !bs.is_power_of_two() || !(4096..=1 << 20).contains(&bs) {
+            return Err(option_error(format!(
+                "a block size of {bs} bytes (it must be a power of two from 4 KiB to 1 MiB)"
+            )));
+        }
+        let levels = match self.comp {
+            Comp::Gzip => 1..=12,
+            Comp::Xz => 0..=9,
+            Comp::Zstd => 1..=22,
+            Comp::Lz4 | Comp::None => 0..=0,
+        };
+        if !levels.contains(&self.level) {
+            return Err(option_error(format!(
+                "{:?} level {} (it takes {} to {})",
+                self.comp,
+                self.level,
+                levels.start(),
+                levels.end()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn option_error(what: String) -> Error {
+    Error::Unsupported {
+        path: "/".to_owned(),
+        format: FORMAT,
+        what,
+    }
+}
+
+/// Inode types; the extended form of each is the basic one plus 7.
+fn basic_type(content: &Content) -> u16 {
+    match content {
+        Content::Dir(_) => 1,
+        Content::File(_) => 2,
+        Content::Symlink(_) => 3,
+        Content::BlockDev { .. } => 4,
+        Content::CharDev { .. } => 5,
+        Content::Fifo => 6,
+        Content::Socket => 7,
+    }
+}
+
+impl Encoder for SquashfsEncoder {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn check(&self, view: &View<'_>) -> Result<()> {
+        self.check_options()?;
+        plan(view).map(drop)
+    }
+
+    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
+        self.check_options()?;
+        let plan = plan(view)?;
+        let (jobs, layouts, block_jobs) = layout(view, &plan.nodes, self.block_size)?;
+        let packed: Vec<Packed<'_>> = jobs
+            .par_iter()
+            .map_init(
+                || Codec::new(self.comp, self.level, self.block_size),
+                |codec, job| run(codec, job),
+            )
+            .collect::<Result<_>>()?;
+
+        let options = self.comp.options();
+        let data_start = SUPERBLOCK_SIZE + options.map_or(0, |o| 2 + o.len() as u64);
+        // Each job's position in the image, and where the data ends.
+        let mut starts = Vec::with_capacity(packed.len());
+        let mut pos = data_start;
+        for p in &packed {
+            starts.push(pos);
+            pos = pos
+                .checked_add(p.bytes.len() as u64)
+                .ok_or_else(overflow_error)?;
+        }
+        let data_end = pos;
+        let fragments = jobs.len() - block_jobs;
+        let fragment_jobs = &packed[block_jobs..];
+        let fragment_starts = &starts[block_jobs..];
+
+        let mut codec = Codec::new(self.comp, self.level, self.block_size);
+        let placed = Placed {
+            layouts: &layouts,
+            packed: &packed,
+            starts: &starts,
+            data_start,
+        };
+        let Metadata {
+            inode_table,
+            dir_table,
+            refs,
+        } = self.metadata(view, &plan, &placed, &mut codec)?;
+        let write_err = |e| Error::io("writing the squashfs image", e);
+
+        let inode_start = data_end;
+        let dir_start = add(inode_start, inode_table.len())?;
+        let mut entries = Vec::with_capacity(fragment_jobs.len() * 16);
+        for (p, start) in fragment_jobs.iter().zip(fragment_starts) {
+            entries.extend_from_slice(&start.to_le_bytes());
+            entries.extend_from_slice(&p.word.to_le_bytes());
+            entries.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let frag_at = add(dir_start, dir_table.len())?;
+        let (frag_table, frag_index) =
+            lookup_table(&mut codec, &entries, frag_at).map_err(write_err)?;
+        let export_at = add(frag_at, frag_table.len())?;
+        let (export_table, export_index) = if self.exportable {
+            let entries: Vec<u8> = refs.iter().flat_map(|r| r.to_le_bytes()).collect();
+            let (bytes, index) =
+                lookup_table(&mut codec, &entries, export_at).map_err(write_err)?;
+            (bytes, Some(add(export_at, index)?))
+        } else {
+            (Vec::new(), None)
+        };
+        let id_at = add(export_at, export_table.len())?;
+        let id_entries: Vec<u8> = plan.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+        let (id_table, id_index) =
+            lookup_table(&mut codec, &id_entries, id_at).map_err(write_err)?;
+        let xattr_at = add(id_at, id_table.len())?;
+        let (xattr_table, xattr_header) = if plan.xattrs.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let (bytes, header) = plan.xattrs.table(&mut codec, xattr_at).map_err(write_err)?;
+            (bytes, Some(add(xattr_at, header)?))
+        };
+        let bytes_used = add(xattr_at, xattr_table.len())?;
+
+        let mut flags = FLAG_ALWAYS_FRAGMENTS | FLAG_DUPLICATES;
+        if export_index.is_some() {
+            flags |= FLAG_EXPORTABLE;
+        }
+        if xattr_header.is_none() {
+            flags |= FLAG_NO_XATTRS;
+        }
+        if self.comp == Comp::None {
+            flags |= FLAG_UNCOMPRESSED_INODES
+                | FLAG_UNCOMPRESSED_DATA
+                | FLAG_UNCOMPRESSED_FRAGMENTS
+                | FLAG_UNCOMPRESSED_IDS;
+        }
+        if options.is_some() {
+            flags |= FLAG_COMPRESSOR_OPTIONS;
+        }
+        let sb = Superblock {
+            inode_count: u32::try_from(plan.nodes.len()).map_err(|_| overflow_error())?,
+            mod_time: plan.newest,
+            block_size: self.block_size,
+            frag_count: u32::try_from(fragments).map_err(|_| overflow_error())?,
+            compressor: self.comp.id(),
+            flags,
+            id_count: u16::try_from(plan.ids.len()).map_err(|_| overflow_error())?,
+            root: refs.last().copied().unwrap_or_default(),
+            bytes_used,
+            id_table: add(id_at, id_index)?,
+            xattr_table: xattr_header.unwrap_or(NONE64),
+            inode_table: inode_start,
+            dir_table: dir_start,
+            frag_table: add(frag_at, frag_index)?,
+            export_table: export_index.unwrap_or(NONE64),
+        };
+
+        let mut w = Batch::new(out);
+        w.put(&sb.encode());
+        if let Some(o) = options {
+            // A raw metadata block of 8 bytes.
+            w.put(&(0x8000u16 | o.len() as u16).to_le_bytes());
+            w.put(&o);
+        }
+        for p in &packed {
+            w.put(&p.bytes);
+            w.end_member().map_err(write_err)?;
+        }
+        for table in [
+            &inode_table,
+            &dir_table,
+            &frag_table,
+            &export_table,
+            &id_table,
+            &xattr_table,
+        ] {
+            w.put(table);
+        }
+        w.pad(PAD);
+        w.finish().map_err(write_err)?;
+        Ok(Report {
+            bytes: w.pos(),
+            warnings: plan.warnings,
+        })
+    }
+}
+
+fn add(a: u64, b: usize) -> Result<u64> {
+    u64::try_from(b)
+        .ok()
+        .and_then(|b| a.checked_add(b))
+        .ok_or_else(overflow_error)
+}
+
+/// Where the data went.
+struct Placed<'a, 'v> {
+    /// Per inode of the plan, where a regular file's blocks are.
+    layouts: &'a [Option<FileLayout>],
+    /// Every block in image order, and where each starts.
+    packed: &'a [Packed<'v>],
+    starts: &'a [u64],
+    data_start: u64,
+}
+
+impl SquashfsEncoder {
+    /// The inode and directory tables.
+    fn metadata(
+        &self,
+        view: &View<'_>,
+        plan: &Plan,
+        placed: &Placed<'_, '_>,
+        codec: &mut Codec,
+    ) -> Result<Metadata> {
+        let write_err = |e| Error::io("writing the squashfs metadata", e);
+        let mut inodes = MetaWriter::new();
+        let mut dirs = MetaWriter::new();
+        let mut refs: Vec<u64> = Vec::with_capacity(plan.nodes.len());
+        let count = u32::try_from(plan.nodes.len()).map_err(|_| overflow_error())?;
+        let bs = u64::from(self.block_size);
+        for (i, (node, layout)) in plan.nodes.iter().zip(placed.layouts).enumerate() {
+            let inode = view.inode(node.id);
+            // `plan` numbered at most u32::MAX inodes.
+            let number = i as u32 + 1;
+            let mut ty = basic_type(&inode.content);
+            let mut body = Vec::with_capacity(64);
+            let le32 = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
+            match &inode.content {
+                Content::Dir(children) => {
+                    let mut listed = Vec::with_capacity(children.len());
+                    for (name, child) in children {
+                        let n = plan.numbers.get(child).copied().unwrap_or_default();
+                        let reference = refs
+                            .get((n as usize).wrapping_sub(1))
+                            .copied()
+                            .ok_or_else(|| {
+                                Error::tree(display_path(&node.path), "child not planned")
+                            })?;
+                        listed.push(Listed {
+                            name,
+                            number: n,
+                            reference,
+                            kind: basic_type(&view.inode(*child).content),
+                        });
+                    }
+                    let parent = node
+                        .parent
+                        .and_then(|p| plan.numbers.get(&p).copied())
+                        .unwrap_or(count.saturating_add(1));
+                    (ty, body) = dir_inode(&mut dirs, codec, &listed, node, parent)?;
+                }
+                Content::File(data) => {
+                    let not_laid_out = || Error::tree(display_path(&node.path), "not laid out");
+                    let l = layout.as_ref().ok_or_else(not_laid_out)?;
+                    let own = l
+                        .first_job
+                        .checked_add(l.blocks)
+                        .and_then(|end| placed.packed.get(l.first_job..end))
+                        .ok_or_else(not_laid_out)?;
+                    let start = placed
+                        .starts
+                        .get(l.first_job)
+                        .copied()
+                        .unwrap_or(placed.data_start);
+                    let holes = own.iter().filter(|p| p.word == 0).count() as u64;
+                    let sparse = holes.saturating_mul(bs);
+                    let (frag, offset) = l.fragment.unwrap_or((NONE32, 0));
+                    let size = data.size();
+                    let basic = (node.nlink == 1 && sparse == 0 && node.xattr.is_none())
+                        .then(|| Some((u32::try_from(start).ok()?, u32::try_from(size).ok()?)))
+                        .flatten();
+                    match basic {
+                        Some((start, size)) => {
+                            le32(&mut body, start);
+                            le32(&mut body, frag);
+                            le32(&mut body, offset);
+                            le32(&mut body, size);
+                        }
+                        None => {
+                            ty += EXTENDED;
+                            body.extend_from_slice(&start.to_le_bytes());
+                            body.extend_from_slice(&size.to_le_bytes());
+                            body.extend_from_slice(&sparse.to_le_bytes());
+                            le32(&mut body, node.nlink);
+                            le32(&mut body, frag);
+                            le32(&mut body, offset);
+                            le32(&mut body, node.xattr.unwrap_or(NONE32));
+                        }
+                    }
+                    for p in own {
+                        le32(&mut body, p.word);
+                    }
+                }
+                Content::Symlink(target) => {
+                    le32(&mut body, node.nlink);
+                    // At most a page, checked in `plan`.
+                    le32(&mut body, target.len() as u32);
+                    body.extend_from_slice(target);
+                }
+                Content::CharDev { major, minor } | Content::BlockDev { major, minor } => {
+                    le32(&mut body, node.nlink);
+                    // Linux's new_encode_dev, within the ranges `plan` checked.
+                    le32(
+                        &mut body,
+                        (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12),
+                    );
+                }
+                Content::Fifo | Content::Socket => le32(&mut body, node.nlink),
+            }
+            // Other types' extended forms only add the xattr id at the end.
+            if let (Some(id), 3..=7) = (node.xattr, ty) {
+                ty += EXTENDED;
+                le32(&mut body, id);
+            }
+            let mut record = Vec::with_capacity(16 + body.len());
+            record.extend_from_slice(&ty.to_le_bytes());
+            record.extend_from_slice(&(inode.meta.perm & 0o7777).to_le_bytes());
+            record.extend_from_slice(&node.uid.to_le_bytes());
+            record.extend_from_slice(&node.gid.to_le_bytes());
+            le32(&mut record, node.mtime);
+            le32(&mut record, number);
+            record.extend_from_slice(&body);
+            refs.push(inodes.reference());
+            inodes.put(codec, &record).map_err(write_err)?;
+        }
+        Ok(Metadata {
+            inode_table: inodes.finish(codec).map_err(write_err)?,
+            dir_table: dirs.finish(codec).map_err(write_err)?,
+            refs,
+        })
+    }
+}
+
+/// The inode and directory tables, and each inode's reference by number
+/// (the root's last: every directory follows its contents).
+struct Metadata {
+    inode_table: Vec<u8>,
+    dir_table: Vec<u8>,
+    refs: Vec<u64>,
+}
+
+/// The 96-byte superblock.
+struct Superblock {
+    inode_count: u32,
+    mod_time: u32,
+    block_size: u32,
+    frag_count: u32,
+    compressor: u16,
+    flags: u16,
+    id_count: u16,
+    root: u64,
+    bytes_used: u64,
+    id_table: u64,
+    xattr_table: u64,
+    inode_table: u64,
+    dir_table: u64,
+    frag_table: u64,
+    export_table: u64,
+}
+
+impl Superblock {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(SUPERBLOCK_SIZE as usize);
+        for v in [
+            MAGIC,
+            self.inode_count,
+            self.mod_time,
+            self.block_size,
+            self.frag_count,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [
+            self.compressor,
+            self.block_size.trailing_zeros() as u16,
+            self.flags,
+            self.id_count,
+            4,
+            0,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [
+            self.root,
+            self.bytes_used,
+            self.id_table,
+            self.xattr_table,
+            self.inode_table,
+            self.dir_table,
+            self.frag_table,
+            self.export_table,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+}
