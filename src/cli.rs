@@ -26,7 +26,7 @@ use crate::uimage::UimageArch;
 #[command(
     name = "rootforge",
     version,
-    about = "Build root filesystem images (cpio, tar) from one read of a rootfs, natively and in parallel",
+    about = "Build root filesystem images (cpio, tar, squashfs) from one read of a rootfs, natively and in parallel",
     long_about = None,
     max_term_width = 100
 )]
@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build images from a rootfs tarball, a directory or stdin.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Print one line per entry of an image: type, mode, uid, gid, size,
     /// sha256 / link target / device numbers, mtime and path.
     Inspect {
@@ -76,7 +76,7 @@ pub struct BuildArgs {
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Formats to build, comma separated [default: all: cpio,tar].
+    /// Formats to build, comma separated [default: all: cpio,squashfs,tar].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].
@@ -136,6 +136,16 @@ pub struct BuildArgs {
     /// tar outer compression (overrides --compress).
     #[arg(long, value_name = "ALG", help_heading = "tar")]
     pub tar_compress: Option<Compression>,
+
+    /// squashfs compressor: gzip, xz, lz4, zstd, none [default: gzip].
+    #[arg(long, value_name = "ALG", help_heading = "squashfs", value_parser = parse_squashfs_comp)]
+    pub squashfs_comp: Option<rootforge_squashfs::Comp>,
+    /// squashfs compression level [default: gzip 6, xz 6, zstd 15].
+    #[arg(long, value_name = "N", help_heading = "squashfs")]
+    pub squashfs_level: Option<u32>,
+    /// squashfs data block size, 4K to 1M [default: 128K].
+    #[arg(long, value_name = "SIZE", help_heading = "squashfs", value_parser = parse_size)]
+    pub squashfs_block_size: Option<u64>,
 }
 
 /// The config file.
@@ -363,6 +373,8 @@ pub fn build(args: BuildArgs) -> Result<()> {
         let per_format_compress = match format {
             Format::Cpio => args.cpio_compress,
             Format::Tar => args.tar_compress,
+            // The filesystem compresses itself.
+            Format::Squashfs => Some(Compression::None),
         };
         let compression = match per_format_compress {
             Some(c) => c,
@@ -400,6 +412,18 @@ pub fn build(args: BuildArgs) -> Result<()> {
                 })
             }
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
+            Format::Squashfs => {
+                let mut enc = rootforge_squashfs::SquashfsEncoder::new(
+                    args.squashfs_comp.unwrap_or(rootforge_squashfs::Comp::Gzip),
+                );
+                if let Some(level) = args.squashfs_level {
+                    enc.level = level;
+                }
+                if let Some(bs) = args.squashfs_block_size {
+                    enc.block_size = u32::try_from(bs).context("--squashfs-block-size")?;
+                }
+                Box::new(enc)
+            }
         };
         jobs_list.push(ImageJob {
             name: format!("rootfs.{}", format.name()),
@@ -493,6 +517,22 @@ fn human(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+fn parse_squashfs_comp(s: &str) -> Result<rootforge_squashfs::Comp, String> {
+    use rootforge_squashfs::Comp;
+    Ok(match s {
+        "gzip" => Comp::Gzip,
+        "xz" => Comp::Xz,
+        "lz4" => Comp::Lz4,
+        "zstd" => Comp::Zstd,
+        "none" => Comp::None,
+        _ => {
+            return Err(format!(
+                "unknown squashfs compressor `{s}` (gzip, xz, lz4, zstd, none)"
+            ));
+        }
+    })
 }
 
 /// Runs `rootforge inspect`.

@@ -11,15 +11,17 @@ use rootforge_common::{Encoder, Plain, Report, Result, View};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
     Cpio,
+    Squashfs,
     Tar,
 }
 
 impl Format {
-    pub const ALL: [Format; 2] = [Format::Cpio, Format::Tar];
+    pub const ALL: [Format; 3] = [Format::Cpio, Format::Squashfs, Format::Tar];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Cpio => "cpio",
+            Format::Squashfs => "squashfs",
             Format::Tar => "tar",
         }
     }
@@ -28,6 +30,7 @@ impl Format {
     pub fn encoder(self) -> Box<dyn Encoder> {
         match self {
             Format::Cpio => Box::new(rootforge_cpio::CpioEncoder::default()),
+            Format::Squashfs => Box::new(rootforge_squashfs::SquashfsEncoder::default()),
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
         }
     }
@@ -46,7 +49,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format `{s}` (this build writes: cpio, tar)"))
+            .ok_or_else(|| format!("unknown format `{s}` (this build writes: cpio, squashfs, tar)"))
     }
 }
 

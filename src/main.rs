@@ -6,7 +6,7 @@ use rootforge::cli::{self, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => cli::build(args),
+        Command::Build(args) => cli::build(*args),
         Command::Inspect { image } => cli::inspect(&image),
     };
     match result {

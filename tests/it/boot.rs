@@ -73,3 +73,31 @@ fn kernel_unpacks_every_parallel_compression() {
     }
     assert!(failed.is_empty(), "the kernel could not unpack: {failed:?}");
 }
+
+/// squashfs (groundwork for its own issue): the kernel mounts our image
+/// read-only and lists the same tree as the input, for the tiny corpus and
+/// the corner cases, with two compressors.
+#[test]
+fn kernel_mounts_our_squashfs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corner = corner_tar(tmp.path(), &[]);
+    let tiny = tiny_corpus();
+    let mut disks = Vec::new();
+    for (input, comp) in [(&tiny, "gzip"), (&corner, "gzip"), (&corner, "zstd")] {
+        let out = tmp.path().join(format!("out-{}-{comp}", disks.len()));
+        build(input, &out, &["-f", "squashfs", "--squashfs-comp", comp]);
+        disks.push((input.clone(), out.join("rootfs.squashfs")));
+    }
+    let attached: Vec<(&Path, &str)> = disks
+        .iter()
+        .map(|(_, img)| (img.as_path(), "squashfs"))
+        .collect();
+    let listings = crate::vm::vm_listing_disks(&attached);
+    for ((input, img), got) in disks.iter().zip(&listings) {
+        assert_same_listing(
+            &format!("{} as {}", input.display(), img.display()),
+            got,
+            &expected(input),
+        );
+    }
+}

@@ -182,7 +182,7 @@ fn output_is_identical_for_any_jobs_and_run() {
                 &out,
                 &[
                     "-f",
-                    "cpio,tar",
+                    "cpio,tar,squashfs",
                     "--compress",
                     comp,
                     "--compress-level",
