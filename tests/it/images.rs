@@ -49,6 +49,28 @@ fn images_read_back_match_the_input() {
     }
 }
 
+/// bsdtar extracts `image` into `into` (created) and the tree equals the
+/// input's listing, root entry aside.
+fn bsdtar_extracts_the_input(
+    bsdtar: &Path,
+    image: &Path,
+    into: &Path,
+    expected: &[String],
+    input: &Path,
+) {
+    std::fs::create_dir(into).unwrap();
+    run(Command::new(bsdtar)
+        .arg("-xpf")
+        .arg(image)
+        .args(["--numeric-owner", "-C"])
+        .arg(into));
+    assert_same(
+        &format!("bsdtar on {} from {}", image.display(), input.display()),
+        expected,
+        &without_root(dir_listing(into)),
+    );
+}
+
 #[test]
 fn gnu_cpio_and_bsdtar_extract_our_cpio() {
     let cpio = require_tool("cpio");
@@ -73,17 +95,7 @@ fn gnu_cpio_and_bsdtar_extract_our_cpio() {
         );
 
         let y = tmp.path().join("x-bsdtar");
-        std::fs::create_dir(&y).unwrap();
-        run(Command::new(&bsdtar)
-            .args(["-xpf"])
-            .arg(out.join("rootfs.cpio"))
-            .args(["--numeric-owner", "-C"])
-            .arg(&y));
-        assert_same(
-            &format!("bsdtar on {}", input.display()),
-            &expected,
-            &without_root(dir_listing(&y)),
-        );
+        bsdtar_extracts_the_input(&bsdtar, &out.join("rootfs.cpio"), &y, &expected, &input);
         for d in [&out, &x, &y] {
             std::fs::remove_dir_all(d).unwrap();
         }
@@ -152,17 +164,7 @@ fn gnu_tar_and_bsdtar_extract_our_tar_with_xattrs() {
         );
 
         let y = tmp.path().join("x-bsdtar");
-        std::fs::create_dir(&y).unwrap();
-        run(Command::new(&bsdtar)
-            .args(["-xpf"])
-            .arg(out.join("rootfs.tar"))
-            .args(["--numeric-owner", "-C"])
-            .arg(&y));
-        assert_same(
-            &format!("bsdtar on {}", input.display()),
-            &expected,
-            &without_root(dir_listing(&y)),
-        );
+        bsdtar_extracts_the_input(&bsdtar, &out.join("rootfs.tar"), &y, &expected, &input);
         for d in [&out, &x, &y, &want] {
             std::fs::remove_dir_all(d).unwrap();
         }
