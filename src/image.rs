@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rootforge_common::{Encoder, Plain, Report, Result, View};
+use rootforge_common::{Buffer, Encoder, Report, Result, View};
 
 /// The image formats rootforge writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,7 +70,7 @@ impl FromStr for Format {
 /// # Ok::<(), rootforge::common::Error>(())
 /// ```
 pub fn build_in_memory(view: &View<'_>, format: Format) -> Result<(Vec<u8>, Report)> {
-    let mut out = Plain(Vec::new());
+    let mut out = Buffer::default();
     let report = format.encoder().write(view, &mut out)?;
     Ok((out.0, report))
 }

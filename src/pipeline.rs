@@ -4,7 +4,8 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -302,7 +303,16 @@ impl<'f> Output<'f> {
 
     fn finish(self) -> io::Result<()> {
         match self {
-            Output::Plain(mut w) => w.flush(),
+            Output::Plain(mut w) => {
+                // A trailing hole left by `skip` needs the length set.
+                let end = w.stream_position()?;
+                w.flush()?;
+                let file = w.get_ref();
+                if file.metadata()?.len() < end {
+                    file.set_len(end)?;
+                }
+                Ok(())
+            }
             Output::Compressed { comp, copy } => {
                 comp.finish()?.flush()?;
                 if let Some(mut c) = copy {
@@ -352,6 +362,27 @@ impl Sink for Output<'_> {
             Output::Compressed { comp, .. } => comp.boundary(),
         }
     }
+
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => {
+                let n = i64::try_from(n)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "hole too large"))?;
+                w.seek(SeekFrom::Current(n)).map(drop)
+            }
+            Output::Compressed { .. } => rootforge_common::write_zeros(self, n),
+        }
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => {
+                w.flush()?;
+                w.get_ref().write_all_at(buf, offset)
+            }
+            Output::Compressed { comp, .. } => comp.write_at(offset, buf),
+        }
+    }
 }
 
 /// Counts bytes for the progress bar.
@@ -381,5 +412,15 @@ impl<S: Sink> Write for Counted<'_, S> {
 impl<S: Sink> Sink for Counted<'_, S> {
     fn boundary(&mut self) -> io::Result<()> {
         self.inner.boundary()
+    }
+
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        self.inner.skip(n)?;
+        self.bar.inc(n);
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_at(offset, buf)
     }
 }

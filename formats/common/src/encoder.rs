@@ -24,6 +24,36 @@ pub trait Sink: Write {
     fn boundary(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Appends `n` zero bytes. A seekable output leaves a hole instead, so
+    /// a filesystem image of a fixed size stays sparse on disk.
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        write_zeros(self, n)
+    }
+
+    /// Overwrites bytes already written, at `offset` from the start: a
+    /// header whose fields are known only at the end (the squashfs
+    /// superblock). Streams that cannot seek (outer compression, pipes)
+    /// refuse with [`io::ErrorKind::Unsupported`].
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let _ = (offset, buf);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this output cannot seek back (an outer compressor or a pipe)",
+        ))
+    }
+}
+
+/// Writes `n` zero bytes to `w`, a page at a time.
+pub fn write_zeros<W: Write + ?Sized>(w: &mut W, mut n: u64) -> io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let step = n.min(ZEROS.len() as u64);
+        // `step` is at most 4096, so the cast is exact.
+        w.write_all(&ZEROS[..step as usize])?;
+        n -= step;
+    }
+    Ok(())
 }
 
 /// A sink over any writer that ignores boundaries.
@@ -45,6 +75,50 @@ impl<W: Write> Write for Plain<W> {
 }
 
 impl<W: Write> Sink for Plain<W> {}
+
+/// A seekable sink in memory: building images without files (fuzzers,
+/// tests, [`Sink::write_at`] users).
+#[derive(Debug, Default)]
+pub struct Buffer(pub Vec<u8>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Buffer {
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let len = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_add(self.0.len()))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::OutOfMemory, "image too large for memory")
+            })?;
+        self.0.resize(len, 0);
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let dest = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .and_then(|range| self.0.get_mut(range))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "write_at past the end of the image",
+                )
+            })?;
+        dest.copy_from_slice(buf);
+        Ok(())
+    }
+}
 
 /// An image format writer.
 ///
