@@ -137,15 +137,30 @@ pub struct BuildArgs {
     #[arg(long, value_name = "ALG", help_heading = "tar")]
     pub tar_compress: Option<Compression>,
 
-    /// squashfs compressor: gzip, xz, lz4, zstd, none [default: gzip].
+    /// squashfs compressor: gzip, lzo, xz, lz4, zstd, none [default: gzip].
     #[arg(long, value_name = "ALG", help_heading = "squashfs", value_parser = parse_squashfs_comp)]
     pub squashfs_comp: Option<rootforge_squashfs::Comp>,
-    /// squashfs compression level [default: gzip 6, xz 6, zstd 15].
+    /// squashfs compression level: gzip 1-12, lzo 9, xz 0-9, lz4 0 (fast)
+    /// or 1-12 (HC), zstd 1-22 [default: gzip 6, xz 6, zstd 15, lz4 0].
     #[arg(long, value_name = "N", help_heading = "squashfs")]
     pub squashfs_level: Option<u32>,
     /// squashfs data block size, 4K to 1M [default: 128K].
     #[arg(long, value_name = "SIZE", help_heading = "squashfs", value_parser = parse_size)]
     pub squashfs_block_size: Option<u64>,
+    /// Buildroot's extreme compression: gzip and lzo level 9, lz4 HC, zstd
+    /// 22, xz with the BCJ filters of --arch.
+    #[arg(long, help_heading = "squashfs")]
+    pub squashfs_extreme: bool,
+    /// xz BCJ filters to try on each block, as mksquashfs -Xbcj takes them
+    /// (x86, powerpc, ia64, arm, armthumb, sparc; comma separated).
+    #[arg(long, value_name = "LIST", help_heading = "squashfs", value_parser = rootforge_squashfs::Bcj::parse)]
+    pub squashfs_bcj: Option<rootforge_squashfs::Bcj>,
+    /// Leave out the NFS export table.
+    #[arg(long, help_heading = "squashfs")]
+    pub squashfs_no_exports: bool,
+    /// Do not pad the image to a multiple of 4 KiB.
+    #[arg(long, help_heading = "squashfs")]
+    pub squashfs_no_pad: bool,
 }
 
 /// The config file.
@@ -416,12 +431,20 @@ pub fn build(args: BuildArgs) -> Result<()> {
                 let mut enc = rootforge_squashfs::SquashfsEncoder::new(
                     args.squashfs_comp.unwrap_or(rootforge_squashfs::Comp::Gzip),
                 );
+                if args.squashfs_extreme {
+                    enc = enc.extreme(&arch.to_string());
+                }
                 if let Some(level) = args.squashfs_level {
                     enc.level = level;
+                }
+                if let Some(bcj) = args.squashfs_bcj {
+                    enc.bcj = bcj;
                 }
                 if let Some(bs) = args.squashfs_block_size {
                     enc.block_size = u32::try_from(bs).context("--squashfs-block-size")?;
                 }
+                enc.exportable = !args.squashfs_no_exports;
+                enc.pad = !args.squashfs_no_pad;
                 Box::new(enc)
             }
         };
@@ -521,17 +544,9 @@ fn human(n: u64) -> String {
 
 fn parse_squashfs_comp(s: &str) -> Result<rootforge_squashfs::Comp, String> {
     use rootforge_squashfs::Comp;
-    Ok(match s {
-        "gzip" => Comp::Gzip,
-        "xz" => Comp::Xz,
-        "lz4" => Comp::Lz4,
-        "zstd" => Comp::Zstd,
-        "none" => Comp::None,
-        _ => {
-            return Err(format!(
-                "unknown squashfs compressor `{s}` (gzip, xz, lz4, zstd, none)"
-            ));
-        }
+    Comp::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| {
+        let names: Vec<_> = Comp::ALL.iter().map(|c| c.name()).collect();
+        format!("unknown squashfs compressor `{s}` ({})", names.join(", "))
     })
 }
 

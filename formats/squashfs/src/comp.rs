@@ -11,9 +11,12 @@ use liblzma::stream::{Check, Filters, LzmaOptions, Stream};
 pub enum Comp {
     /// zlib streams (the format calls them gzip), by libdeflate.
     Gzip,
-    /// xz streams with a CRC32 check and an LZMA2 dictionary of one block.
+    /// LZO1X blocks, by lzokay (an LZO1X-999-like search at every level).
+    Lzo,
+    /// xz streams with a CRC32 check and an LZMA2 dictionary of one block,
+    /// optionally behind BCJ filters.
     Xz,
-    /// Raw LZ4 blocks.
+    /// Raw LZ4 blocks: level 0 is the fast compressor, 1 to 12 LZ4 HC.
     Lz4,
     /// zstd frames.
     Zstd,
@@ -23,10 +26,33 @@ pub enum Comp {
 }
 
 impl Comp {
+    /// Every compressor, for tests and option help.
+    pub const ALL: [Comp; 6] = [
+        Comp::Gzip,
+        Comp::Lzo,
+        Comp::Xz,
+        Comp::Lz4,
+        Comp::Zstd,
+        Comp::None,
+    ];
+
+    /// The name mksquashfs's `-comp` uses (`none` for no compression).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Comp::Gzip => "gzip",
+            Comp::Lzo => "lzo",
+            Comp::Xz => "xz",
+            Comp::Lz4 => "lz4",
+            Comp::Zstd => "zstd",
+            Comp::None => "none",
+        }
+    }
+
     /// The superblock's compressor id.
     pub(crate) const fn id(self) -> u16 {
         match self {
             Comp::Gzip | Comp::None => 1,
+            Comp::Lzo => 3,
             Comp::Xz => 4,
             Comp::Lz4 => 5,
             Comp::Zstd => 6,
@@ -38,21 +64,129 @@ impl Comp {
     pub const fn default_level(self) -> u32 {
         match self {
             Comp::Gzip | Comp::Xz => 6,
+            Comp::Lzo => 9,
             Comp::Zstd => 15,
             Comp::Lz4 | Comp::None => 0,
         }
     }
 
-    /// The compressor options block, where the format requires one: the
-    /// kernel refuses an lz4 image without it (version 1, no HC flag). The
-    /// others have none, and readers then use their defaults.
-    pub(crate) fn options(self) -> Option<[u8; 8]> {
+    /// The levels the compressor takes.
+    pub const fn levels(self) -> std::ops::RangeInclusive<u32> {
         match self {
-            Comp::Lz4 => {
-                let mut o = [0u8; 8];
-                o[..4].copy_from_slice(&1u32.to_le_bytes());
-                Some(o)
-            }
+            Comp::Gzip => 1..=12,
+            // lzokay has one search, as good as LZO1X-999 at level 9.
+            Comp::Lzo => 9..=9,
+            Comp::Xz => 0..=9,
+            Comp::Lz4 => 0..=12,
+            Comp::Zstd => 1..=22,
+            Comp::None => 0..=0,
+        }
+    }
+
+    /// Buildroot's "extreme" level (`BR2_TARGET_ROOTFS_SQUASHFS_EXTREME_COMP`):
+    /// gzip and lzo 9, LZ4 HC at its default level 9, zstd 22; xz keeps
+    /// its level and gains BCJ filters instead.
+    pub const fn extreme_level(self) -> u32 {
+        match self {
+            Comp::Gzip | Comp::Lzo | Comp::Lz4 => 9,
+            Comp::Zstd => 22,
+            Comp::Xz | Comp::None => self.default_level(),
+        }
+    }
+}
+
+/// A set of xz BCJ filters, by the bits squashfs's xz options use. Each
+/// block is compressed plain and behind each filter, and the smallest kept,
+/// as mksquashfs does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Bcj(u32);
+
+impl Bcj {
+    pub const NONE: Bcj = Bcj(0);
+    pub const X86: Bcj = Bcj(1);
+    pub const POWERPC: Bcj = Bcj(2);
+    pub const IA64: Bcj = Bcj(4);
+    pub const ARM: Bcj = Bcj(8);
+    pub const ARMTHUMB: Bcj = Bcj(16);
+    pub const SPARC: Bcj = Bcj(32);
+    const NAMES: [(&str, Bcj); 6] = [
+        ("x86", Bcj::X86),
+        ("powerpc", Bcj::POWERPC),
+        ("ia64", Bcj::IA64),
+        ("arm", Bcj::ARM),
+        ("armthumb", Bcj::ARMTHUMB),
+        ("sparc", Bcj::SPARC),
+    ];
+
+    pub const fn union(self, other: Bcj) -> Bcj {
+        Bcj(self.0 | other.0)
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Parses mksquashfs's `-Xbcj` list, e.g. `arm,armthumb`.
+    pub fn parse(list: &str) -> Result<Bcj, String> {
+        list.split(',').try_fold(Bcj::default(), |set, name| {
+            Bcj::NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, f)| set.union(*f))
+                .ok_or_else(|| {
+                    format!("unknown BCJ filter `{name}` (x86, powerpc, ia64, arm, armthumb, sparc)")
+                })
+        })
+    }
+
+    /// Buildroot's filters for a target architecture, by the names
+    /// mkimage and Buildroot use: none for architectures without one.
+    pub fn for_arch(arch: &str) -> Bcj {
+        match arch {
+            "x86" | "x86_64" | "i386" => Bcj::X86,
+            "arm" | "arm64" | "aarch64" => Bcj::ARM.union(Bcj::ARMTHUMB),
+            "powerpc" | "ppc" | "powerpc64" => Bcj::POWERPC,
+            "sparc" | "sparc64" => Bcj::SPARC,
+            _ => Bcj::default(),
+        }
+    }
+
+    fn filters(self) -> impl Iterator<Item = Bcj> {
+        Bcj::NAMES
+            .into_iter()
+            .map(|(_, f)| f)
+            .filter(move |f| self.0 & f.0 != 0)
+    }
+}
+
+/// What the encoder asks of the compressor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) comp: Comp,
+    pub(crate) level: u32,
+    pub(crate) block_size: u32,
+    pub(crate) bcj: Bcj,
+}
+
+impl Settings {
+    /// The compressor options block, written as squashfs-tools does: only
+    /// where it differs from the reader's defaults, and always for lz4,
+    /// which the kernel refuses without it. gzip levels above zlib's 9
+    /// cannot be named, so they leave the default (9) in place.
+    pub(crate) fn options(&self) -> Option<Vec<u8>> {
+        let words = |a: u32, b: u32| [a.to_le_bytes(), b.to_le_bytes()].concat();
+        match self.comp {
+            Comp::Gzip if self.level < 9 => Some(
+                [
+                    self.level.to_le_bytes().as_slice(),
+                    &15u16.to_le_bytes(),
+                    &0u16.to_le_bytes(),
+                ]
+                .concat(),
+            ),
+            Comp::Xz if !self.bcj.is_empty() => Some(words(self.block_size, self.bcj.0)),
+            Comp::Lz4 => Some(words(1, u32::from(self.level > 0))),
+            Comp::Zstd if self.level != 15 => Some(self.level.to_le_bytes().to_vec()),
             _ => None,
         }
     }
@@ -60,38 +194,44 @@ impl Comp {
 
 /// One thread's compressor state.
 pub(crate) struct Codec {
-    comp: Comp,
-    level: u32,
-    dict: u32,
+    settings: Settings,
     deflate: Option<Compressor>,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    lzo: Option<Box<lzokay::compress::Dict>>,
 }
 
 impl Codec {
-    /// `dict` is the block size, which the kernel's xz decoder preallocates
-    /// as its dictionary.
-    pub(crate) fn new(comp: Comp, level: u32, dict: u32) -> Self {
-        let deflate = match comp {
+    pub(crate) fn new(settings: Settings) -> io::Result<Self> {
+        let level = settings.level;
+        let deflate = match settings.comp {
             Comp::Gzip => {
                 let lvl = i32::try_from(level)
                     .ok()
                     .and_then(|l| CompressionLvl::new(l).ok())
-                    .unwrap_or_default();
+                    .ok_or_else(|| io::Error::other(format!("gzip level {level}")))?;
                 Some(Compressor::new(lvl))
             }
             _ => None,
         };
-        Codec {
-            comp,
-            level,
-            dict,
+        let zstd = match settings.comp {
+            Comp::Zstd => Some(zstd::bulk::Compressor::new(
+                i32::try_from(level).map_err(io::Error::other)?,
+            )?),
+            _ => None,
+        };
+        let lzo = (settings.comp == Comp::Lzo).then(lzokay::compress::Dict::new);
+        Ok(Codec {
+            settings,
             deflate,
-        }
+            zstd,
+            lzo,
+        })
     }
 
     /// `data` compressed, or `None` if that would not make it smaller (the
     /// block is then stored raw).
     pub(crate) fn compress(&mut self, data: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let out = match self.comp {
+        let out = match self.settings.comp {
             Comp::None => return Ok(None),
             Comp::Gzip => {
                 let Some(c) = self.deflate.as_mut() else {
@@ -107,30 +247,79 @@ impl Codec {
                     Err(_) => return Ok(None),
                 }
             }
-            Comp::Zstd => {
-                let level = i32::try_from(self.level).unwrap_or(i32::MAX);
-                zstd::bulk::compress(data, level)?
+            Comp::Zstd => match self.zstd.as_mut() {
+                Some(c) => c.compress(data)?,
+                None => return Ok(None),
+            },
+            Comp::Lz4 if self.settings.level == 0 => lz4_flex::block::compress(data),
+            Comp::Lz4 => {
+                let mut out = vec![0u8; data.len()];
+                let level = i32::try_from(self.settings.level).map_err(io::Error::other)?;
+                let mode = lz4::block::CompressionMode::HIGHCOMPRESSION(level);
+                // An error here only means it did not fit in `data.len()`.
+                match lz4::block::compress_to_buffer(data, Some(mode), false, &mut out) {
+                    Ok(n) => {
+                        out.truncate(n);
+                        out
+                    }
+                    Err(_) => return Ok(None),
+                }
             }
-            Comp::Lz4 => lz4_flex::block::compress(data),
+            Comp::Lzo => match self.lzo.as_mut() {
+                Some(dict) => {
+                    lzokay::compress::compress_with_dict(data, dict).map_err(io::Error::other)?
+                }
+                None => return Ok(None),
+            },
             Comp::Xz => {
-                let mut opts = LzmaOptions::new_preset(self.level).map_err(io::Error::other)?;
-                opts.dict_size(self.dict);
-                let mut filters = Filters::new();
-                filters.lzma2(&opts);
-                let stream =
-                    Stream::new_stream_encoder(&filters, Check::Crc32).map_err(io::Error::other)?;
-                let mut out = Vec::with_capacity(data.len());
-                liblzma::bufread::XzEncoder::new_stream(data, stream).read_to_end(&mut out)?;
-                out
+                let mut best = self.xz(data, None)?;
+                for filter in self.settings.bcj.filters() {
+                    let candidate = self.xz(data, Some(filter))?;
+                    if candidate.len() < best.len() {
+                        best = candidate;
+                    }
+                }
+                best
             }
         };
         Ok((out.len() < data.len()).then_some(out))
+    }
+
+    /// One xz stream; `dict` is the block size, which the kernel's decoder
+    /// preallocates as its dictionary.
+    fn xz(&self, data: &[u8], bcj: Option<Bcj>) -> io::Result<Vec<u8>> {
+        let mut opts = LzmaOptions::new_preset(self.settings.level).map_err(io::Error::other)?;
+        opts.dict_size(self.settings.block_size);
+        let mut filters = Filters::new();
+        match bcj {
+            Some(Bcj::X86) => filters.x86(),
+            Some(Bcj::POWERPC) => filters.powerpc(),
+            Some(Bcj::IA64) => filters.ia64(),
+            Some(Bcj::ARM) => filters.arm(),
+            Some(Bcj::ARMTHUMB) => filters.arm_thumb(),
+            Some(Bcj::SPARC) => filters.sparc(),
+            _ => &mut filters,
+        };
+        filters.lzma2(&opts);
+        let stream = Stream::new_stream_encoder(&filters, Check::Crc32).map_err(io::Error::other)?;
+        let mut out = Vec::with_capacity(data.len());
+        liblzma::bufread::XzEncoder::new_stream(data, stream).read_to_end(&mut out)?;
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(comp: Comp, level: u32) -> Settings {
+        Settings {
+            comp,
+            level,
+            block_size: 131072,
+            bcj: Bcj::default(),
+        }
+    }
 
     #[test]
     fn compressible_data_shrinks_and_random_data_is_stored() {
@@ -143,13 +332,13 @@ mod tests {
             x ^= x << 5;
             *b = x as u8;
         }
-        for comp in [Comp::Gzip, Comp::Xz, Comp::Lz4, Comp::Zstd] {
-            let mut c = Codec::new(comp, comp.default_level(), 131072);
+        for comp in [Comp::Gzip, Comp::Lzo, Comp::Xz, Comp::Lz4, Comp::Zstd] {
+            let mut c = Codec::new(settings(comp, comp.default_level())).unwrap();
             let small = c.compress(&text).unwrap().unwrap();
             assert!(small.len() < text.len() / 10, "{comp:?}");
             assert_eq!(c.compress(&noise).unwrap(), None, "{comp:?}");
         }
-        let mut none = Codec::new(Comp::None, 0, 131072);
+        let mut none = Codec::new(settings(Comp::None, 0)).unwrap();
         assert_eq!(none.compress(&text).unwrap(), None);
     }
 }

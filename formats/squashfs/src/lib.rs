@@ -18,7 +18,7 @@ mod plan;
 mod write;
 mod xattr;
 
-pub use comp::Comp;
+pub use comp::{Bcj, Comp};
 pub use write::SquashfsEncoder;
 
 use rootforge_common::{Error, display_path};

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rootforge_common::{
-    Content, Edit, Encoder, Error, FileData, Inode, Kind, Meta, Plain, Replace, Time, Tree,
+    Content, Edit, Encoder, Error, FileData, Inode, Kind, Meta, Buffer, Replace, Time, Tree,
     TreeBuilder,
 };
 
-use crate::{Comp, SquashfsEncoder};
+use crate::{Bcj, Comp, SquashfsEncoder};
 
 const T0: i64 = 1_700_000_000;
 
@@ -164,7 +164,7 @@ fn sample_tree() -> Tree {
 }
 
 fn encode(tree: &Tree, enc: &SquashfsEncoder) -> Vec<u8> {
-    let mut out = Plain(Vec::new());
+    let mut out = Buffer::default();
     let report = enc.write(&tree.view(), &mut out).unwrap();
     assert_eq!(report.bytes, out.0.len() as u64);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
@@ -370,10 +370,12 @@ fn check_extracted(tree: &Tree, image: &Path, dir: &Path) {
     }
 }
 
-fn roundtrip(name: &str, enc: SquashfsEncoder) {
+/// Writes the sample tree, checks unsquashfs's listing, extraction and
+/// statistics against it, and returns `unsquashfs -stat`.
+fn roundtrip(name: &str, enc: SquashfsEncoder) -> String {
     let tree = sample_tree();
     let bytes = encode(&tree, &enc);
-    assert_eq!(bytes.len() % 4096, 0);
+    assert_eq!(bytes.len() % 4096 == 0, enc.pad, "{}", bytes.len());
     let dir = scratch(name);
     let image = dir.join("img.sqfs");
     fs::write(&image, &bytes).unwrap();
@@ -393,16 +395,23 @@ fn roundtrip(name: &str, enc: SquashfsEncoder) {
         stat.contains(&format!("Number of inodes {}\n", inodes.len())),
         "{stat}"
     );
+    let compression = match enc.comp {
+        Comp::None => "gzip",
+        c => c.name(),
+    };
+    assert!(stat.contains(&format!("Compression {compression}\n")), "{stat}");
     fs::remove_dir_all(&dir).unwrap();
+    stat
 }
 
 #[test]
-fn gzip_small_blocks_roundtrip() {
+fn gzip_small_blocks_no_exports_no_pad_roundtrip() {
     roundtrip(
         "gzip",
         SquashfsEncoder {
             block_size: 4096,
-            exportable: true,
+            exportable: false,
+            pad: false,
             ..SquashfsEncoder::new(Comp::Gzip)
         },
     );
@@ -410,9 +419,41 @@ fn gzip_small_blocks_roundtrip() {
 
 #[test]
 fn every_compressor_roundtrips() {
-    for comp in [Comp::Xz, Comp::Lz4, Comp::Zstd, Comp::None] {
-        roundtrip(&format!("{comp:?}"), SquashfsEncoder::new(comp));
+    for comp in Comp::ALL {
+        roundtrip(comp.name(), SquashfsEncoder::new(comp));
     }
+}
+
+/// The options block says what squashfs-tools would: only what differs
+/// from its defaults, always for lz4.
+#[test]
+fn compressor_options_roundtrip() {
+    let stat = roundtrip("lz4hc", SquashfsEncoder::new(Comp::Lz4).extreme("x86_64"));
+    assert!(stat.contains("High Compression option specified"), "{stat}");
+    let stat = roundtrip("lz4", SquashfsEncoder::new(Comp::Lz4));
+    assert!(!stat.contains("High Compression"), "{stat}");
+    let stat = roundtrip(
+        "xz-bcj",
+        SquashfsEncoder {
+            bcj: Bcj::parse("x86,arm,armthumb").unwrap(),
+            ..SquashfsEncoder::new(Comp::Xz)
+        },
+    );
+    assert!(stat.contains("Filters selected: x86, arm, armthumb"), "{stat}");
+    let stat = roundtrip("xz-arm", SquashfsEncoder::new(Comp::Xz).extreme("arm"));
+    assert!(stat.contains("Filters selected: arm, armthumb"), "{stat}");
+    let stat = roundtrip(
+        "gzip4",
+        SquashfsEncoder {
+            level: 4,
+            ..SquashfsEncoder::new(Comp::Gzip)
+        },
+    );
+    assert!(stat.contains("compression-level 4\n"), "{stat}");
+    let stat = roundtrip("zstd22", SquashfsEncoder::new(Comp::Zstd).extreme("x86_64"));
+    assert!(stat.contains("compression-level 22\n"), "{stat}");
+    let stat = roundtrip("lzo", SquashfsEncoder::new(Comp::Lzo).extreme("x86_64"));
+    assert!(stat.contains("Compression lzo"), "{stat}");
 }
 
 #[test]
@@ -448,7 +489,7 @@ fn long_names_fail_check_before_any_byte() {
             if path.starts_with("/d/xxx")),
         "{err}"
     );
-    let mut out = Plain(Vec::new());
+    let mut out = Buffer::default();
     assert!(enc.write(&tree.view(), &mut out).is_err());
     assert!(out.0.is_empty());
 }
@@ -467,6 +508,14 @@ fn bad_options_are_rejected() {
         },
         SquashfsEncoder {
             level: 23,
+            ..SquashfsEncoder::new(Comp::Zstd)
+        },
+        SquashfsEncoder {
+            level: 8,
+            ..SquashfsEncoder::new(Comp::Lzo)
+        },
+        SquashfsEncoder {
+            bcj: Bcj::X86,
             ..SquashfsEncoder::new(Comp::Zstd)
         },
     ] {
@@ -488,7 +537,7 @@ fn unstorable_xattrs_are_dropped_with_a_warning() {
     })
     .unwrap();
     let tree = b.finish();
-    let mut out = Plain(Vec::new());
+    let mut out = Buffer::default();
     let report = SquashfsEncoder::default()
         .write(&tree.view(), &mut out)
         .unwrap();
@@ -607,7 +656,7 @@ fn mtimes_outside_32_bits_are_clamped_with_a_warning() {
         b.insert(name.as_bytes(), inode, Replace::Always).unwrap();
     }
     let tree = b.finish();
-    let mut out = Plain(Vec::new());
+    let mut out = Buffer::default();
     let report = SquashfsEncoder::default()
         .write(&tree.view(), &mut out)
         .unwrap();

@@ -1,11 +1,13 @@
 //! The image writer: plan the whole layout from the view, compress data and
 //! fragment blocks in parallel, then write everything in planned order.
 
+use std::io;
+
 use rayon::prelude::*;
 use rootforge_common::{Batch, Content, Encoder, Error, Report, Result, Sink, View, display_path};
 
-use crate::comp::{Codec, Comp};
-use crate::data::{FileLayout, Packed, layout, run};
+use crate::comp::{Bcj, Codec, Comp, Settings};
+use crate::data::{FileLayout, Job, Packed, layout, run};
 use crate::dir::{Listed, dir_inode};
 use crate::meta::{MetaWriter, lookup_table};
 use crate::plan::{Plan, plan};
@@ -32,17 +34,23 @@ const FLAG_UNCOMPRESSED_IDS: u16 = 0x0800;
 /// Writes a view as a SquashFS 4.0 image, as the Linux kernel and
 /// squashfs-tools read it: tail ends and small files packed into fragments,
 /// all-zero blocks stored as holes, identical files stored once, hard links
-/// as one inode with a link count, and an export table only on request. The bytes depend only on the view and these
-/// options, not on the number of threads.
+/// as one inode with a link count, and an export table. The bytes depend
+/// only on the view and these options, not on the number of threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SquashfsEncoder {
     pub comp: Comp,
-    /// The compressor's level (see [`Comp::default_level`]).
+    /// The compressor's level (see [`Comp::levels`]).
     pub level: u32,
     /// Data block size: a power of two from 4 KiB to 1 MiB.
     pub block_size: u32,
-    /// Write the export table that NFS needs to look inodes up by number.
+    /// xz only: BCJ filters to try on every block.
+    pub bcj: Bcj,
+    /// Write the export table that NFS needs to look inodes up by number
+    /// (mksquashfs's default; `-no-exports` turns it off).
     pub exportable: bool,
+    /// Pad the image to a multiple of 4 KiB, the largest block a device
+    /// reads (mksquashfs's default; `-nopad` turns it off).
+    pub pad: bool,
 }
 
 impl Default for SquashfsEncoder {
@@ -52,13 +60,35 @@ impl Default for SquashfsEncoder {
 }
 
 impl SquashfsEncoder {
-    /// 128 KiB blocks at the compressor's default level.
+    /// 128 KiB blocks at the compressor's default level, with an export
+    /// table and padding, like mksquashfs.
     pub const fn new(comp: Comp) -> Self {
         SquashfsEncoder {
             comp,
             level: comp.default_level(),
             block_size: 128 << 10,
-            exportable: false,
+            bcj: Bcj::NONE,
+            exportable: true,
+            pad: true,
+        }
+    }
+
+    /// Buildroot's "extreme compression" for a target architecture: the
+    /// compressor's highest usual level, or BCJ filters for xz.
+    pub fn extreme(mut self, arch: &str) -> Self {
+        self.level = self.comp.extreme_level();
+        if self.comp == Comp::Xz {
+            self.bcj = Bcj::for_arch(arch);
+        }
+        self
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            comp: self.comp,
+            level: self.level,
+            block_size: self.block_size,
+            bcj: self.bcj,
         }
     }
 
@@ -69,19 +99,20 @@ impl SquashfsEncoder {
                 "a block size of {bs} bytes (it must be a power of two from 4 KiB to 1 MiB)"
             )));
         }
-        let levels = match self.comp {
-            Comp::Gzip => 1..=12,
-            Comp::Xz => 0..=9,
-            Comp::Zstd => 1..=22,
-            Comp::Lz4 | Comp::None => 0..=0,
-        };
+        let levels = self.comp.levels();
         if !levels.contains(&self.level) {
             return Err(option_error(format!(
-                "{:?} level {} (it takes {} to {})",
-                self.comp,
+                "{} level {} (it takes {} to {})",
+                self.comp.name(),
                 self.level,
                 levels.start(),
                 levels.end()
+            )));
+        }
+        if !self.bcj.is_empty() && self.comp != Comp::Xz {
+            return Err(option_error(format!(
+                "BCJ filters with {} (only xz has them)",
+                self.comp.name()
             )));
         }
         Ok(())
@@ -121,37 +152,31 @@ impl Encoder for SquashfsEncoder {
 
     fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
         self.check_options()?;
+        let settings = self.settings();
         let plan = plan(view)?;
         let (jobs, layouts, block_jobs) = layout(view, &plan.nodes, self.block_size)?;
-        let packed: Vec<Packed<'_>> = jobs
-            .par_iter()
-            .map_init(
-                || Codec::new(self.comp, self.level, self.block_size),
-                |codec, job| run(codec, job),
-            )
-            .collect::<Result<_>>()?;
+        let write_err = |e| Error::io("writing the squashfs image", e);
+        let options = settings.options();
 
-        let options = self.comp.options();
-        let data_start = SUPERBLOCK_SIZE + options.map_or(0, |o| 2 + o.len() as u64);
-        // Each job's position in the image, and where the data ends.
-        let mut starts = Vec::with_capacity(packed.len());
-        let mut pos = data_start;
-        for p in &packed {
-            starts.push(pos);
-            pos = pos
-                .checked_add(p.bytes.len() as u64)
-                .ok_or_else(overflow_error)?;
+        // The superblock names every table, so it is written last, over
+        // this placeholder.
+        let mut w = Batch::new(out);
+        w.zeros(SUPERBLOCK_SIZE as usize);
+        if let Some(o) = &options {
+            // A raw metadata block of at most 8 bytes.
+            w.put(&(0x8000u16 | o.len() as u16).to_le_bytes());
+            w.put(o);
         }
-        let data_end = pos;
+        let data_start = w.pos();
+        let blocks = self.compress_blocks(&jobs, &mut w)?;
+        let data_end = w.pos();
         let fragments = jobs.len() - block_jobs;
-        let fragment_jobs = &packed[block_jobs..];
-        let fragment_starts = &starts[block_jobs..];
+        let fragment_blocks = &blocks[block_jobs..];
 
-        let mut codec = Codec::new(self.comp, self.level, self.block_size);
+        let mut codec = Codec::new(settings).map_err(write_err)?;
         let placed = Placed {
             layouts: &layouts,
-            packed: &packed,
-            starts: &starts,
+            blocks: &blocks,
             data_start,
         };
         let Metadata {
@@ -159,14 +184,13 @@ impl Encoder for SquashfsEncoder {
             dir_table,
             refs,
         } = self.metadata(view, &plan, &placed, &mut codec)?;
-        let write_err = |e| Error::io("writing the squashfs image", e);
 
         let inode_start = data_end;
         let dir_start = add(inode_start, inode_table.len())?;
-        let mut entries = Vec::with_capacity(fragment_jobs.len() * 16);
-        for (p, start) in fragment_jobs.iter().zip(fragment_starts) {
-            entries.extend_from_slice(&start.to_le_bytes());
-            entries.extend_from_slice(&p.word.to_le_bytes());
+        let mut entries = Vec::with_capacity(fragment_blocks.len() * 16);
+        for block in fragment_blocks {
+            entries.extend_from_slice(&block.start.to_le_bytes());
+            entries.extend_from_slice(&block.word.to_le_bytes());
             entries.extend_from_slice(&0u32.to_le_bytes());
         }
         let frag_at = add(dir_start, dir_table.len())?;
@@ -228,17 +252,6 @@ impl Encoder for SquashfsEncoder {
             export_table: export_index.unwrap_or(NONE64),
         };
 
-        let mut w = Batch::new(out);
-        w.put(&sb.encode());
-        if let Some(o) = options {
-            // A raw metadata block of 8 bytes.
-            w.put(&(0x8000u16 | o.len() as u16).to_le_bytes());
-            w.put(&o);
-        }
-        for p in &packed {
-            w.put(&p.bytes);
-            w.end_member().map_err(write_err)?;
-        }
         for table in [
             &inode_table,
             &dir_table,
@@ -249,13 +262,72 @@ impl Encoder for SquashfsEncoder {
         ] {
             w.put(table);
         }
-        w.pad(PAD);
+        if self.pad {
+            w.pad(PAD);
+        }
         w.finish().map_err(write_err)?;
+        let bytes = w.pos();
+        drop(w);
+        out.write_at(0, &sb.encode()).map_err(|e| {
+            Error::io(
+                "writing the squashfs superblock (squashfs needs a seekable output, \
+                 without outer compression)",
+                e,
+            )
+        })?;
         Ok(Report {
-            bytes: w.pos(),
+            bytes,
             warnings: plan.warnings,
         })
     }
+}
+
+impl SquashfsEncoder {
+    /// Compresses the data and fragment blocks on all threads and writes
+    /// them in job order, a window at a time so that memory holds one
+    /// window, not the image. Returns where each block went.
+    fn compress_blocks(&self, jobs: &[Job<'_>], w: &mut Batch<'_>) -> Result<Vec<Block>> {
+        let write_err = |e| Error::io("writing the squashfs image", e);
+        // A window of at least 64 MiB of input and four jobs per thread,
+        // so that threads rarely wait at the window's end.
+        let window = ((64usize << 20) / self.block_size as usize)
+            .max(4 * rayon::current_num_threads());
+        let settings = self.settings();
+        let mut blocks = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(window) {
+            let packed: Vec<Packed<'_>> = chunk
+                .par_iter()
+                .map_init(
+                    || Codec::new(settings),
+                    |codec, job| match codec {
+                        Ok(codec) => run(codec, job),
+                        // io::Error is not Clone; each thread reports its own.
+                        Err(e) => Err(Error::io(
+                            "starting the compressor",
+                            io::Error::new(e.kind(), e.to_string()),
+                        )),
+                    },
+                )
+                .collect::<Result<_>>()?;
+            for p in packed {
+                blocks.push(Block {
+                    start: w.pos(),
+                    word: p.word,
+                });
+                w.put(&p.bytes);
+                w.end_member().map_err(write_err)?;
+            }
+        }
+        Ok(blocks)
+    }
+}
+
+/// A data or fragment block as placed in the image.
+#[derive(Clone, Copy)]
+struct Block {
+    start: u64,
+    /// The size word (see [`Packed::word`]).
+    word: u32,
 }
 
 fn add(a: u64, b: usize) -> Result<u64> {
@@ -266,12 +338,11 @@ fn add(a: u64, b: usize) -> Result<u64> {
 }
 
 /// Where the data went.
-struct Placed<'a, 'v> {
+struct Placed<'a> {
     /// Per inode of the plan, where a regular file's blocks are.
     layouts: &'a [Option<FileLayout>],
-    /// Every block in image order, and where each starts.
-    packed: &'a [Packed<'v>],
-    starts: &'a [u64],
+    /// Every block in image order.
+    blocks: &'a [Block],
     data_start: u64,
 }
 
@@ -281,7 +352,7 @@ impl SquashfsEncoder {
         &self,
         view: &View<'_>,
         plan: &Plan,
-        placed: &Placed<'_, '_>,
+        placed: &Placed<'_>,
         codec: &mut Codec,
     ) -> Result<Metadata> {
         let write_err = |e| Error::io("writing the squashfs metadata", e);
@@ -327,13 +398,12 @@ impl SquashfsEncoder {
                     let own = l
                         .first_job
                         .checked_add(l.blocks)
-                        .and_then(|end| placed.packed.get(l.first_job..end))
+                        .and_then(|end| placed.blocks.get(l.first_job..end))
                         .ok_or_else(not_laid_out)?;
                     let start = placed
-                        .starts
+                        .blocks
                         .get(l.first_job)
-                        .copied()
-                        .unwrap_or(placed.data_start);
+                        .map_or(placed.data_start, |b| b.start);
                     let holes = own.iter().filter(|p| p.word == 0).count() as u64;
                     let sparse = holes.saturating_mul(bs);
                     let (frag, offset) = l.fragment.unwrap_or((NONE32, 0));
