@@ -161,6 +161,10 @@ pub struct BuildArgs {
     /// Do not pad the image to a multiple of 4 KiB.
     #[arg(long, help_heading = "squashfs")]
     pub squashfs_no_pad: bool,
+    /// Pack the tail ends of large files into fragments too, as
+    /// mksquashfs -always-use-fragments does.
+    #[arg(long, help_heading = "squashfs")]
+    pub squashfs_always_fragments: bool,
 }
 
 /// The config file.
@@ -445,6 +449,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
                 }
                 enc.exportable = !args.squashfs_no_exports;
                 enc.pad = !args.squashfs_no_pad;
+                enc.always_fragments = args.squashfs_always_fragments;
                 Box::new(enc)
             }
         };
@@ -544,10 +549,13 @@ fn human(n: u64) -> String {
 
 fn parse_squashfs_comp(s: &str) -> Result<rootforge_squashfs::Comp, String> {
     use rootforge_squashfs::Comp;
-    Comp::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| {
-        let names: Vec<_> = Comp::ALL.iter().map(|c| c.name()).collect();
-        format!("unknown squashfs compressor `{s}` ({})", names.join(", "))
-    })
+    Comp::ALL
+        .into_iter()
+        .find(|c| c.name() == s)
+        .ok_or_else(|| {
+            let names: Vec<_> = Comp::ALL.iter().map(|c| c.name()).collect();
+            format!("unknown squashfs compressor `{s}` ({})", names.join(", "))
+        })
 }
 
 /// Runs `rootforge inspect`.

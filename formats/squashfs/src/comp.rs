@@ -134,7 +134,9 @@ impl Bcj {
                 .find(|(n, _)| *n == name)
                 .map(|(_, f)| set.union(*f))
                 .ok_or_else(|| {
-                    format!("unknown BCJ filter `{name}` (x86, powerpc, ia64, arm, armthumb, sparc)")
+                    format!(
+                        "unknown BCJ filter `{name}` (x86, powerpc, ia64, arm, armthumb, sparc)"
+                    )
                 })
         })
     }
@@ -301,7 +303,8 @@ impl Codec {
             _ => &mut filters,
         };
         filters.lzma2(&opts);
-        let stream = Stream::new_stream_encoder(&filters, Check::Crc32).map_err(io::Error::other)?;
+        let stream =
+            Stream::new_stream_encoder(&filters, Check::Crc32).map_err(io::Error::other)?;
         let mut out = Vec::with_capacity(data.len());
         liblzma::bufread::XzEncoder::new_stream(data, stream).read_to_end(&mut out)?;
         Ok(out)

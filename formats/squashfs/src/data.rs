@@ -50,8 +50,10 @@ pub(crate) struct FileLayout {
     pub(crate) fragment: Option<(u32, u32)>,
 }
 
-/// Cuts files into full blocks and packs small files and tail ends into
-/// fragment blocks, next-fit in inode-table order. A file with the same
+/// Cuts files into full blocks and packs small files into fragment blocks,
+/// next-fit in inode-table order; the tail end of a larger file goes into a
+/// fragment too with `always_fragments`, else it is a short last block (as
+/// mksquashfs does by default). A file with the same
 /// bytes as an earlier one (same size and hash, then compared byte for
 /// byte) shares its blocks and fragment and is never compressed. The
 /// fragment jobs come after all the block jobs, whose count is returned.
@@ -59,6 +61,7 @@ pub(crate) fn layout<'v>(
     view: &View<'v>,
     nodes: &'v [Node],
     block_size: u32,
+    always_fragments: bool,
 ) -> Result<(Vec<Job<'v>>, Vec<Option<FileLayout>>, usize)> {
     let bs = u64::from(block_size);
     let files: Vec<Option<&'v FileData>> = nodes
@@ -106,7 +109,7 @@ pub(crate) fn layout<'v>(
                 continue;
             }
         }
-        let full = size / bs;
+        let mut full = size / bs;
         let first_job = jobs.len();
         for n in 0..full {
             jobs.push(Job::Block(Piece {
@@ -118,7 +121,15 @@ pub(crate) fn layout<'v>(
         }
         let tail = (size % bs) as usize;
         let mut fragment = None;
-        if tail > 0 {
+        if tail > 0 && full > 0 && !always_fragments {
+            jobs.push(Job::Block(Piece {
+                data,
+                path: &node.path,
+                at: full * bs,
+                len: tail,
+            }));
+            full += 1;
+        } else if tail > 0 {
             if filled + tail > block_size as usize {
                 fragments.push(std::mem::take(&mut filling));
                 filled = 0;

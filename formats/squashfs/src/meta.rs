@@ -135,7 +135,13 @@ mod tests {
 
     #[test]
     fn records_straddle_blocks_and_refs_point_at_block_starts() {
-        let mut codec = Codec::new(Settings { comp: Comp::None, level: 0, block_size: 4096, bcj: Bcj::NONE }).unwrap();
+        let mut codec = Codec::new(Settings {
+            comp: Comp::None,
+            level: 0,
+            block_size: 4096,
+            bcj: Bcj::NONE,
+        })
+        .unwrap();
         let mut m = MetaWriter::new();
         m.put(&mut codec, &[1u8; 8000]).unwrap();
         assert_eq!(m.reference(), 8000);
@@ -155,7 +161,13 @@ mod tests {
 
     #[test]
     fn lookup_table_indexes_each_block() {
-        let mut codec = Codec::new(Settings { comp: Comp::None, level: 0, block_size: 4096, bcj: Bcj::NONE }).unwrap();
+        let mut codec = Codec::new(Settings {
+            comp: Comp::None,
+            level: 0,
+            block_size: 4096,
+            bcj: Bcj::NONE,
+        })
+        .unwrap();
         let (bytes, at) = lookup_table(&mut codec, &[7u8; 9000], 1000).unwrap();
         assert_eq!(at, 8194 + 2 + 808);
         assert_eq!(&bytes[at..at + 8], &1000u64.to_le_bytes());

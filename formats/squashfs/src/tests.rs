@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rootforge_common::{
-    Content, Edit, Encoder, Error, FileData, Inode, Kind, Meta, Buffer, Replace, Time, Tree,
+    Buffer, Content, Edit, Encoder, Error, FileData, Inode, Kind, Meta, Replace, Time, Tree,
     TreeBuilder,
 };
 
@@ -78,6 +78,14 @@ fn sample_tree() -> Tree {
         Inode::new(
             meta(0o644, 0, 0, T0),
             Content::File(FileData::zeros(3 * 4096)),
+        ),
+    );
+    // With 4 KiB blocks, a short last block that is a hole.
+    put(
+        "zeros-tail",
+        Inode::new(
+            meta(0o644, 0, 0, T0),
+            Content::File(FileData::zeros(2 * 4096 + 700)),
         ),
     );
     put("hl/a", file(0o755, b"linked".to_vec()));
@@ -399,7 +407,10 @@ fn roundtrip(name: &str, enc: SquashfsEncoder) -> String {
         Comp::None => "gzip",
         c => c.name(),
     };
-    assert!(stat.contains(&format!("Compression {compression}\n")), "{stat}");
+    assert!(
+        stat.contains(&format!("Compression {compression}\n")),
+        "{stat}"
+    );
     fs::remove_dir_all(&dir).unwrap();
     stat
 }
@@ -415,6 +426,22 @@ fn gzip_small_blocks_no_exports_no_pad_roundtrip() {
             ..SquashfsEncoder::new(Comp::Gzip)
         },
     );
+}
+
+#[test]
+fn tail_ends_in_fragments_or_short_blocks_roundtrip() {
+    for always_fragments in [false, true] {
+        let stat = roundtrip(
+            &format!("tails-{always_fragments}"),
+            SquashfsEncoder {
+                block_size: 4096,
+                always_fragments,
+                ..SquashfsEncoder::new(Comp::Zstd)
+            },
+        );
+        let said = stat.contains("Always-use-fragments option is specified");
+        assert_eq!(said, always_fragments, "{stat}");
+    }
 }
 
 #[test]
@@ -439,7 +466,10 @@ fn compressor_options_roundtrip() {
             ..SquashfsEncoder::new(Comp::Xz)
         },
     );
-    assert!(stat.contains("Filters selected: x86, arm, armthumb"), "{stat}");
+    assert!(
+        stat.contains("Filters selected: x86, arm, armthumb"),
+        "{stat}"
+    );
     let stat = roundtrip("xz-arm", SquashfsEncoder::new(Comp::Xz).extreme("arm"));
     assert!(stat.contains("Filters selected: arm, armthumb"), "{stat}");
     let stat = roundtrip(
