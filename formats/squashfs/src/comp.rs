@@ -233,6 +233,9 @@ impl Codec {
     /// `data` compressed, or `None` if that would not make it smaller (the
     /// block is then stored raw).
     pub(crate) fn compress(&mut self, data: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        if self.settings.comp != Comp::None && incompressible(data) {
+            return Ok(None);
+        }
         let out = match self.settings.comp {
             Comp::None => return Ok(None),
             Comp::Gzip => {
@@ -311,6 +314,35 @@ impl Codec {
     }
 }
 
+/// Whether `data` is already compressed (or random) so that no compressor
+/// would make it smaller: no LZ4 match saves a byte, and its byte
+/// histogram is as flat as that of random bytes (whose entropy falls short
+/// of 8 bits by about 255 / (2 n ln 2) from sampling alone), which leaves
+/// an entropy coder nothing to gain. Such blocks (`.gz`, `.xz`, images in a rootfs) are stored raw
+/// without paying for the slow compressors' search; any block that fails
+/// either test goes to the compressor as before.
+fn incompressible(data: &[u8]) -> bool {
+    if data.len() < 4096 {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for &b in data {
+        counts[usize::from(b)] += 1;
+    }
+    let n = data.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    // Within 1.5 times random data's sampling shortfall of 8 bits.
+    let random = 8.0 - 1.5 * 255.0 / (2.0 * n * std::f64::consts::LN_2);
+    entropy >= random && lz4_flex::block::compress(data).len() >= data.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +375,33 @@ mod tests {
         }
         let mut none = Codec::new(settings(Comp::None, 0)).unwrap();
         assert_eq!(none.compress(&text).unwrap(), None);
+    }
+
+    fn random(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_random_looking_blocks_skip_the_compressor() {
+        assert!(incompressible(&random(131072, 1)));
+        assert!(incompressible(&random(4096, 2)));
+        // Random halves that repeat: LZ finds the match.
+        let half = random(65536, 3);
+        assert!(!incompressible(&[half.clone(), half].concat()));
+        // A skewed histogram leaves the entropy coder something.
+        let mut skewed = random(131072, 4);
+        skewed.iter_mut().step_by(3).for_each(|b| *b &= 0x7f);
+        assert!(!incompressible(&skewed));
+        assert!(!incompressible(&b"text ".repeat(30000)));
+        // Too small to judge.
+        assert!(!incompressible(&random(1000, 5)));
     }
 }
