@@ -47,6 +47,8 @@ need fakeroot fakeroot
 need cpio cpio
 need bsdtar libarchive-tools
 need gzip gzip
+need mksquashfs squashfs-tools
+need tar2sqfs squashfs-tools-ng
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 # --- jobs ------------------------------------------------------------------
@@ -68,6 +70,13 @@ add_job br_cpio_step "buildroot cpio (cpio step)"     rf_cpio    rootfs.cpio
 add_job br_tar       "buildroot tar (extract + tar)"  rf_tar     rootfs.tar
 add_job br_tar_step  "buildroot tar (tar step)"       rf_tar     rootfs.tar
 add_job gzip9        "gzip -9 -n (buildroot cpio)"    rf_cpio_gz rootfs.cpio.gz
+# squashfs, 128 KiB blocks: mksquashfs reads the tree extracted beforehand
+# (as root, so owners are real), tar2sqfs the tarball.
+for c in gzip9 zstd15 xz lz4; do
+    add_job "rf_sq_$c"   "rootforge squashfs $c"  "rf_sq_$c" rootfs.squashfs
+    add_job "mksq_$c"    "mksquashfs $c"          "rf_sq_$c" x.sqfs
+    add_job "t2s_$c"     "tar2sqfs $c"            "rf_sq_$c" x.sqfs
+done
 
 job_floor_read() { cat "$TARBALL" >/dev/null; }
 job_floor_copy() { cat "$TARBALL" >copy.tar; }
@@ -75,6 +84,22 @@ job_rf_cpio() { "$RF" build "$TARBALL" -o . -f cpio; }
 job_rf_tar() { "$RF" build "$TARBALL" -o . -f tar; }
 job_rf_cpio_gz() { "$RF" build "$TARBALL" -o . -f cpio --compress gzip; }
 job_bsdtar_newc() { bsdtar -cf x.cpio --format newc "@$TARBALL"; }
+NPROC=$(nproc)
+rf_sq() { "$RF" build "$TARBALL" -o . -f squashfs "$@"; }
+mksq() { mksquashfs "$PREP/tree" x.sqfs -processors "$NPROC" -no-progress -quiet "$@"; }
+t2s() { tar2sqfs -j "$NPROC" -q x.sqfs "$@" <"$TARBALL"; }
+job_rf_sq_gzip9() { rf_sq --squashfs-comp gzip --squashfs-level 9; }
+job_mksq_gzip9() { mksq -comp gzip -Xcompression-level 9; }
+job_t2s_gzip9() { t2s -c gzip -X level=9; }
+job_rf_sq_zstd15() { rf_sq --squashfs-comp zstd --squashfs-level 15; }
+job_mksq_zstd15() { mksq -comp zstd -Xcompression-level 15; }
+job_t2s_zstd15() { t2s -c zstd -X level=15; }
+job_rf_sq_xz() { rf_sq --squashfs-comp xz; }
+job_mksq_xz() { mksq -comp xz; }
+job_t2s_xz() { t2s -c xz; }
+job_rf_sq_lz4() { rf_sq --squashfs-comp lz4; }
+job_mksq_lz4() { mksq -comp lz4; }
+job_t2s_lz4() { t2s -c lz4; }
 
 # Buildroot's steps (fs/common.mk, fs/cpio/cpio.mk, fs/tar/tar.mk), run
 # inside fakeroot. The extract stands in for Buildroot's rsync + chown of
@@ -132,7 +157,8 @@ fi
 PREP=$WORK/prep
 LIB=$WORK/lib.sh
 declare -f br_extract br_cpio br_tar >"$LIB"
-export TARBALL RF PREP LIB
+export TARBALL RF PREP LIB NPROC
+export -f rf_sq mksq t2s
 export -f "${SELECTED[@]/#/job_}"
 
 # --- header ----------------------------------------------------------------
@@ -152,14 +178,20 @@ else
 fi
 echo "- peers: $(tar --version | head -n1), $(cpio --version | head -n1)," \
     "$(bsdtar --version | cut -d' ' -f1-2), $(gzip --version | head -n1)," \
-    "fakeroot $(fakeroot --version | awk '{print $NF}')"
+    "fakeroot $(fakeroot --version | awk '{print $NF}')," \
+    "$(mksquashfs -version | head -n1 | cut -d' ' -f1-3), $(tar2sqfs --version | head -n1)"
 echo
 
 # --- untimed preparation ---------------------------------------------------
 cat "$TARBALL" >/dev/null # into the page cache
+mkdir "$PREP"
 if selected br_cpio_step || selected br_tar_step || selected gzip9; then
-    mkdir "$PREP"
     (cd "$PREP" && fakeroot -s faked.state -- bash -c '. "$LIB" && br_extract root && br_cpio root rootfs.cpio')
+fi
+if [[ " ${SELECTED[*]} " == *" mksq_"* ]]; then
+    # The peers that read a directory get it extracted for real, untimed.
+    [ "$(id -u)" -eq 0 ] || { echo "$0: mksquashfs jobs need root for real owners" >&2; exit 1; }
+    (cd "$PREP" && br_extract tree)
 fi
 
 # --- timed runs ------------------------------------------------------------
@@ -201,7 +233,7 @@ for k in "${SELECTED[@]}"; do
     [ -n "${FAILED[$k]:-}" ] || MED[$k]=$(median <<<"${WALL[$k]}")
 done
 
-echo "| job | median s | min s | peak RSS MiB | output MiB | ratio | reference |"
+echo "| job | median s | min s | peak RSS MiB | output bytes | ratio | reference |"
 echo "|---|---:|---:|---:|---:|---:|---|"
 for k in "${SELECTED[@]}"; do
     if [ -n "${FAILED[$k]:-}" ]; then
@@ -217,7 +249,7 @@ for k in "${SELECTED[@]}"; do
         refname="${NAME[$ref]} (not run)"
     fi
     size="-"
-    [ -n "${SIZE[$k]:-}" ] && size=$(awk -v s="${SIZE[$k]}" 'BEGIN {printf "%.2f", s / 1048576}')
+    [ -n "${SIZE[$k]:-}" ] && size=${SIZE[$k]}
     printf '| %s | %.3f | %.3f | %.1f | %s | %s | %s |\n' "${NAME[$k]}" "${MED[$k]}" \
         "$(minimum <<<"${WALL[$k]}")" "$(awk -v k="$(maximum <<<"${RSS[$k]}")" 'BEGIN {print k / 1024}')" \
         "$size" "$ratio" "$refname"
@@ -225,4 +257,4 @@ done
 echo
 echo "ratio = median / median of the reference job; peak RSS is the highest of the runs;"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)."
-[ ${#FAILED[@]} -eq 0 ] || exit 1
+[ -z "${FAILED[*]:-}" ] || exit 1

@@ -16,7 +16,8 @@ pub enum Comp {
     /// xz streams with a CRC32 check and an LZMA2 dictionary of one block,
     /// optionally behind BCJ filters.
     Xz,
-    /// Raw LZ4 blocks: level 0 is the fast compressor, 1 to 12 LZ4 HC.
+    /// Raw LZ4 blocks, by liblz4: level 0 is its default compressor, 1 to
+    /// 12 LZ4 HC.
     Lz4,
     /// zstd frames.
     Zstd,
@@ -256,11 +257,14 @@ impl Codec {
                 Some(c) => c.compress(data)?,
                 None => return Ok(None),
             },
-            Comp::Lz4 if self.settings.level == 0 => lz4_flex::block::compress(data),
             Comp::Lz4 => {
                 let mut out = vec![0u8; data.len()];
-                let level = i32::try_from(self.settings.level).map_err(io::Error::other)?;
-                let mode = lz4::block::CompressionMode::HIGHCOMPRESSION(level);
+                let mode = match self.settings.level {
+                    0 => lz4::block::CompressionMode::DEFAULT,
+                    l => lz4::block::CompressionMode::HIGHCOMPRESSION(
+                        i32::try_from(l).map_err(io::Error::other)?,
+                    ),
+                };
                 // An error here only means it did not fit in `data.len()`.
                 match lz4::block::compress_to_buffer(data, Some(mode), false, &mut out) {
                     Ok(n) => {
