@@ -74,19 +74,66 @@ fn kernel_unpacks_every_parallel_compression() {
     assert!(failed.is_empty(), "the kernel could not unpack: {failed:?}");
 }
 
-/// squashfs (groundwork for its own issue): the kernel mounts our image
-/// read-only and lists the same tree as the input, for the tiny corpus and
-/// the corner cases, with two compressors.
+/// The kernel mounts our squashfs images read-only and lists the same tree
+/// as the input: the tiny corpus and the corner cases, with every
+/// compressor, and the corner cases with small blocks, tail ends in
+/// fragments, and the extreme settings (LZ4 HC, xz with BCJ filters).
 #[test]
 fn kernel_mounts_our_squashfs() {
     let tmp = tempfile::tempdir().unwrap();
     let corner = corner_tar(tmp.path(), &[]);
     let tiny = tiny_corpus();
+    let mut runs: Vec<(&Path, Vec<&str>)> = Vec::new();
+    for comp in ["gzip", "lzo", "xz", "lz4", "zstd", "none"] {
+        runs.push((&tiny, vec!["--squashfs-comp", comp]));
+        runs.push((&corner, vec!["--squashfs-comp", comp]));
+    }
+    runs.push((
+        &corner,
+        vec!["--squashfs-block-size", "4K", "--squashfs-always-fragments"],
+    ));
+    runs.push((
+        &corner,
+        vec![
+            "--squashfs-block-size",
+            "4K",
+            "--squashfs-no-exports",
+            "--squashfs-no-pad",
+        ],
+    ));
+    for comp in ["lz4", "xz", "zstd"] {
+        runs.push((&tiny, vec!["--squashfs-comp", comp, "--squashfs-extreme"]));
+    }
+    runs.push((
+        &tiny,
+        vec![
+            "--squashfs-comp",
+            "xz",
+            "--squashfs-bcj",
+            "x86,arm,armthumb,powerpc,sparc",
+        ],
+    ));
     let mut disks = Vec::new();
-    for (input, comp) in [(&tiny, "gzip"), (&corner, "gzip"), (&corner, "zstd")] {
-        let out = tmp.path().join(format!("out-{}-{comp}", disks.len()));
-        build(input, &out, &["-f", "squashfs", "--squashfs-comp", comp]);
-        disks.push((input.clone(), out.join("rootfs.squashfs")));
+    for (input, args) in &runs {
+        let out = tmp.path().join(format!("out-{}", disks.len()));
+        build(
+            input,
+            &out,
+            &[&["-f", "squashfs"], args.as_slice()].concat(),
+        );
+        let image = out.join("rootfs.squashfs");
+        if args.contains(&"--squashfs-no-pad") {
+            // Unpadded, the image ends mid-sector, where a block device
+            // cannot reach: pad it as a partition holding it would be.
+            let len = std::fs::metadata(&image).unwrap().len();
+            assert_ne!(len % 4096, 0, "--squashfs-no-pad still padded");
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&image)
+                .unwrap();
+            file.set_len(len.next_multiple_of(4096)).unwrap();
+        }
+        disks.push((input.to_path_buf(), image));
     }
     let attached: Vec<(&Path, &str)> = disks
         .iter()
