@@ -26,7 +26,7 @@ use crate::uimage::UimageArch;
 #[command(
     name = "rootforge",
     version,
-    about = "Build root filesystem images (cpio, tar, squashfs) from one read of a rootfs, natively and in parallel",
+    about = "Build root filesystem images (cpio, tar, squashfs, ext2/3/4) from one read of a rootfs, natively and in parallel",
     long_about = None,
     max_term_width = 100
 )]
@@ -76,7 +76,7 @@ pub struct BuildArgs {
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Formats to build, comma separated [default: all: cpio,squashfs,tar].
+    /// Formats to build, comma separated [default: all: cpio,ext2,ext3,ext4,squashfs,tar].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].
@@ -165,6 +165,68 @@ pub struct BuildArgs {
     /// mksquashfs -always-use-fragments does.
     #[arg(long, help_heading = "squashfs")]
     pub squashfs_always_fragments: bool,
+
+    /// ext2/3/4 image size: `auto` (the smallest that fits, plus
+    /// --ext-headroom) or a size such as 60M [default: auto].
+    #[arg(long, value_name = "SIZE", help_heading = "ext2/ext3/ext4", value_parser = parse_ext_size)]
+    pub ext_size: Option<ExtSizeArg>,
+    /// Free space added to an `auto` size [default: 0].
+    #[arg(long, value_name = "SIZE", help_heading = "ext2/ext3/ext4", value_parser = parse_size)]
+    pub ext_headroom: Option<u64>,
+    /// Block size: 1024, 2048 or 4096 [default: 4096].
+    #[arg(long, value_name = "SIZE", help_heading = "ext2/ext3/ext4", value_parser = parse_size)]
+    pub ext_block_size: Option<u64>,
+    /// Inode count [default: what the tree needs (auto size), else one per 16 KiB].
+    #[arg(long, value_name = "N", help_heading = "ext2/ext3/ext4")]
+    pub ext_inodes: Option<u32>,
+    /// Inode size, 128 or 256 [default: 256].
+    #[arg(long, value_name = "BYTES", help_heading = "ext2/ext3/ext4")]
+    pub ext_inode_size: Option<u16>,
+    /// Blocks reserved for root, in percent [default: 5].
+    #[arg(long, value_name = "PCT", help_heading = "ext2/ext3/ext4")]
+    pub ext_reserved_percent: Option<u8>,
+    /// Volume label, at most 16 bytes [default: rootfs].
+    #[arg(long, value_name = "LABEL", help_heading = "ext2/ext3/ext4")]
+    pub ext_label: Option<String>,
+    /// Filesystem UUID [default: derived from the content].
+    #[arg(long, value_name = "UUID", help_heading = "ext2/ext3/ext4", value_parser = parse_uuid)]
+    pub ext_uuid: Option<[u8; 16]>,
+    /// Features to add or remove, in mke2fs -O syntax (e.g. ^metadata_csum).
+    #[arg(long, value_name = "LIST", help_heading = "ext2/ext3/ext4")]
+    pub ext_features: Option<String>,
+    /// Outer compression of ext images (overrides --compress).
+    #[arg(long, value_name = "ALG", help_heading = "ext2/ext3/ext4")]
+    pub ext_compress: Option<Compression>,
+}
+
+/// `--ext-size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtSizeArg {
+    Auto,
+    Bytes(u64),
+}
+
+fn parse_ext_size(s: &str) -> Result<ExtSizeArg, String> {
+    if s == "auto" {
+        Ok(ExtSizeArg::Auto)
+    } else {
+        parse_size(s).map(ExtSizeArg::Bytes)
+    }
+}
+
+/// A UUID in its usual form, 32 hex digits with optional dashes.
+fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
+    let hex: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
+    let bad = || format!("`{s}` is not a UUID (32 hex digits, dashes allowed)");
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 /// The config file.
@@ -392,6 +454,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
         let per_format_compress = match format {
             Format::Cpio => args.cpio_compress,
             Format::Tar => args.tar_compress,
+            Format::Ext2 | Format::Ext3 | Format::Ext4 => args.ext_compress,
             // The filesystem compresses itself.
             Format::Squashfs => Some(Compression::None),
         };
@@ -431,6 +494,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
                 })
             }
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
+            Format::Ext2 | Format::Ext3 | Format::Ext4 => Box::new(ext_encoder(format, &args)?),
             Format::Squashfs => {
                 let mut enc = rootforge_squashfs::SquashfsEncoder::new(
                     args.squashfs_comp.unwrap_or(rootforge_squashfs::Comp::Gzip),
@@ -545,6 +609,38 @@ fn human(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+fn ext_encoder(format: Format, args: &BuildArgs) -> Result<rootforge_ext::ExtEncoder> {
+    use rootforge_ext::{ExtEncoder, Size, Variant};
+    let mut enc = ExtEncoder::new(format.ext_variant().unwrap_or(Variant::Ext4));
+    if let Some(edits) = &args.ext_features {
+        enc = enc.with_features(edits).context("--ext-features")?;
+    }
+    enc.size = match args.ext_size {
+        Some(ExtSizeArg::Bytes(n)) => {
+            if args.ext_headroom.is_some() {
+                bail!("--ext-headroom goes with --ext-size auto, not a fixed size");
+            }
+            Size::Fixed(n)
+        }
+        Some(ExtSizeArg::Auto) | None => Size::Auto {
+            headroom: args.ext_headroom.unwrap_or(0),
+        },
+    };
+    if let Some(bs) = args.ext_block_size {
+        enc.block_size = u32::try_from(bs).context("--ext-block-size")?;
+    }
+    enc.inodes = args.ext_inodes;
+    enc.inode_size = args.ext_inode_size;
+    if let Some(pct) = args.ext_reserved_percent {
+        enc.reserved_percent = pct;
+    }
+    if let Some(label) = &args.ext_label {
+        enc.label.clone_from(label);
+    }
+    enc.uuid = args.ext_uuid;
+    Ok(enc)
 }
 
 fn parse_squashfs_comp(s: &str) -> Result<rootforge_squashfs::Comp, String> {

@@ -11,18 +11,41 @@ use rootforge_common::{Buffer, Encoder, Report, Result, View};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
     Cpio,
+    Ext2,
+    Ext3,
+    Ext4,
     Squashfs,
     Tar,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Cpio, Format::Squashfs, Format::Tar];
+    pub const ALL: [Format; 6] = [
+        Format::Cpio,
+        Format::Ext2,
+        Format::Ext3,
+        Format::Ext4,
+        Format::Squashfs,
+        Format::Tar,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Cpio => "cpio",
+            Format::Ext2 => "ext2",
+            Format::Ext3 => "ext3",
+            Format::Ext4 => "ext4",
             Format::Squashfs => "squashfs",
             Format::Tar => "tar",
+        }
+    }
+
+    /// The ext variant, for the ext formats.
+    pub fn ext_variant(self) -> Option<rootforge_ext::Variant> {
+        match self {
+            Format::Ext2 => Some(rootforge_ext::Variant::Ext2),
+            Format::Ext3 => Some(rootforge_ext::Variant::Ext3),
+            Format::Ext4 => Some(rootforge_ext::Variant::Ext4),
+            _ => None,
         }
     }
 
@@ -30,6 +53,9 @@ impl Format {
     pub fn encoder(self) -> Box<dyn Encoder> {
         match self {
             Format::Cpio => Box::new(rootforge_cpio::CpioEncoder::default()),
+            Format::Ext2 | Format::Ext3 | Format::Ext4 => Box::new(rootforge_ext::ExtEncoder::new(
+                self.ext_variant().unwrap_or(rootforge_ext::Variant::Ext4),
+            )),
             Format::Squashfs => Box::new(rootforge_squashfs::SquashfsEncoder::default()),
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
         }
@@ -49,7 +75,13 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format `{s}` (this build writes: cpio, squashfs, tar)"))
+            .ok_or_else(|| {
+                let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown format `{s}` (this build writes: {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -17,6 +17,7 @@ const UIMAGE_HEADER: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detected {
     Cpio,
+    Ext,
     Tar,
 }
 
@@ -28,16 +29,19 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
     let bytes: &[u8] = data.as_slice().unwrap_or_default();
     let detected = if rootforge_cpio::is_cpio(bytes) {
         Detected::Cpio
+    } else if rootforge_ext::is_ext(bytes) {
+        Detected::Ext
     } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
         Detected::Tar
     } else {
         bail!(
-            "{}: not an image rootforge can read (cpio or tar)",
+            "{}: not an image rootforge can read (cpio, ext2/3/4 or tar)",
             path.display()
         );
     };
     let tree = match detected {
         Detected::Cpio => rootforge_cpio::read(data)?,
+        Detected::Ext => rootforge_ext::read(data)?,
         Detected::Tar => {
             let opts = rootforge_tar::ReadOptions {
                 implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),
