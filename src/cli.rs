@@ -108,6 +108,18 @@ pub struct BuildArgs {
     /// later lines win.
     #[arg(long = "device-table", value_name = "FILE")]
     pub device_tables: Vec<PathBuf>,
+    /// Read-only systemd rootfs: move /var to /usr/share/factory/var and
+    /// restore it at boot with tmpfiles.d and var.mount (Buildroot's
+    /// BR2_INIT_SYSTEMD_VAR_FACTORY).
+    #[arg(long, help_heading = "systemd")]
+    pub systemd_var_factory: bool,
+    /// Apply the tree's tmpfiles.d as `systemd-tmpfiles --create --boot`
+    /// would, with Buildroot's exclusions (BR2_INIT_SYSTEMD_POPULATE_TMPFILES).
+    #[arg(long, help_heading = "systemd")]
+    pub systemd_tmpfiles: bool,
+    /// Create the enablement symlinks of `systemctl preset-all`.
+    #[arg(long, help_heading = "systemd")]
+    pub systemd_preset_all: bool,
 
     /// Outer compression of cpio and tar images: none, gzip, bzip2, lz4,
     /// lzma, lzo, xz, zstd.
@@ -251,6 +263,12 @@ pub struct Config {
     /// makedevs device and permission tables, applied in order.
     #[serde(default)]
     pub device_tables: Vec<PathBuf>,
+    #[serde(default)]
+    pub systemd_var_factory: bool,
+    #[serde(default)]
+    pub systemd_tmpfiles: bool,
+    #[serde(default)]
+    pub systemd_preset_all: bool,
     #[serde(default)]
     pub images: BTreeMap<String, ImageConfig>,
 }
@@ -424,11 +442,19 @@ pub fn build(args: BuildArgs) -> Result<()> {
         .iter()
         .chain(&args.device_tables)
         .collect();
+    let steps = BaseSteps {
+        users: &users,
+        devices: &devices,
+        systemd: SystemdSteps {
+            var_factory: args.systemd_var_factory || cfg.systemd_var_factory,
+            tmpfiles: args.systemd_tmpfiles || cfg.systemd_tmpfiles,
+            preset: args.systemd_preset_all || cfg.systemd_preset_all,
+        },
+    };
     let base = Arc::new(apply_tables(
         loaded.tree,
         implicit,
-        &users,
-        &devices,
+        &steps,
         sde,
         tweak_time,
     )?);
@@ -543,25 +569,46 @@ pub fn build(args: BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// What is done to the shared base before any image sees it.
+struct BaseSteps<'a> {
+    users: &'a [&'a PathBuf],
+    devices: &'a [&'a PathBuf],
+    systemd: SystemdSteps,
+}
+
+/// Buildroot's read-only systemd rootfs steps.
+#[derive(Debug, Clone, Copy, Default)]
+struct SystemdSteps {
+    var_factory: bool,
+    tmpfiles: bool,
+    preset: bool,
+}
+
 /// Buildroot's order on the shared base: users (with their homes and
 /// /etc files), then the device and permission tables, every file's lines
-/// concatenated so a later line wins.
+/// concatenated so a later line wins; then the systemd steps in the order
+/// its skeleton and systemd package hooks run (the /var factory, tmpfiles,
+/// preset-all).
 fn apply_tables(
     tree: rootforge_common::Tree,
     implicit: rootforge_common::Meta,
-    users: &[&PathBuf],
-    devices: &[&PathBuf],
+    steps: &BaseSteps<'_>,
     sde: Option<i64>,
     mtime: Time,
 ) -> Result<rootforge_common::Tree> {
-    if users.is_empty() && devices.is_empty() {
+    let SystemdSteps {
+        var_factory,
+        tmpfiles,
+        preset,
+    } = steps.systemd;
+    if steps.users.is_empty() && steps.devices.is_empty() && !(var_factory || tmpfiles || preset) {
         return Ok(tree);
     }
     let read =
         |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     let mut b = tree.into_builder(implicit);
     let mut user_lines = Vec::new();
-    for p in users {
+    for p in steps.users {
         user_lines.extend(tables::parse_users_table(&read(p)?, p)?);
     }
     let opts = tables::UsersOptions {
@@ -570,10 +617,24 @@ fn apply_tables(
     };
     tables::apply_users(&mut b, &user_lines, &opts)?;
     let mut device_lines = Vec::new();
-    for p in devices {
+    for p in steps.devices {
         device_lines.extend(tables::parse_device_table(&read(p)?, p)?);
     }
     tables::apply_device_table(&mut b, &device_lines, mtime)?;
+    if var_factory {
+        tables::var_factory(&mut b, mtime)?;
+    }
+    if tmpfiles {
+        for skipped in tables::apply_tmpfiles(&mut b, mtime)? {
+            eprintln!(
+                "warning: {}:{}: {}",
+                skipped.origin.file, skipped.origin.line, skipped.reason
+            );
+        }
+    }
+    if preset {
+        tables::preset_all(&mut b, mtime)?;
+    }
     Ok(b.finish())
 }
 

@@ -3,6 +3,7 @@
 //! Buildroot's fakeroot script runs them (users first).
 
 mod devices;
+mod systemd;
 mod users;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ pub use devices::{
     CapSets, DeviceKind, DeviceLine, Owner, apply_device_table, decode_capability,
     encode_capability, parse_capabilities, parse_device_table,
 };
+pub use systemd::{Skipped, SystemdError, apply_tmpfiles, preset_all, var_factory};
 pub use users::{Password, UserLine, UsersOptions, apply_users, parse_users_table, sha512_crypt};
 
 /// A table line that cannot be parsed or applied, with where it came from.
