@@ -19,3 +19,7 @@ pub mod tables;
 pub mod uimage;
 
 pub use rootforge_common as common;
+pub use rootforge_cpio as cpio;
+pub use rootforge_ext as ext;
+pub use rootforge_squashfs as squashfs;
+pub use rootforge_tar as tar;

@@ -148,3 +148,43 @@ fn kernel_mounts_our_squashfs() {
         );
     }
 }
+
+/// The kernel mounts our ext2, ext3 and ext4 images read-only, each with
+/// its own type, and lists the same tree as the input: the corner cases
+/// and the tiny corpus at 4 KiB blocks, the tiny corpus at 1 KiB too.
+/// (`lost+found`, which every ext image has, is not in the input.)
+#[test]
+fn kernel_mounts_our_ext_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corner = corner_tar(tmp.path(), &[]);
+    let tiny = tiny_corpus();
+    let mut disks = Vec::new();
+    for (input, bs) in [(&corner, "4K"), (&tiny, "4K"), (&tiny, "1K")] {
+        let out = tmp.path().join(format!("out-{}", disks.len()));
+        build(
+            input,
+            &out,
+            &["-f", "ext2,ext3,ext4", "--ext-block-size", bs],
+        );
+        for v in ["ext2", "ext3", "ext4"] {
+            disks.push((input.clone(), out.join(format!("rootfs.{v}")), v));
+        }
+    }
+    let attached: Vec<(&Path, &str)> = disks
+        .iter()
+        .map(|(_, img, v)| (img.as_path(), *v))
+        .collect();
+    let listings = crate::vm::vm_listing_disks(&attached);
+    for ((input, img, _), got) in disks.iter().zip(&listings) {
+        let got: Vec<_> = got
+            .iter()
+            .filter(|l| l.path != "/lost+found")
+            .cloned()
+            .collect();
+        assert_same_listing(
+            &format!("{} as {}", input.display(), img.display()),
+            &got,
+            &expected(input),
+        );
+    }
+}
