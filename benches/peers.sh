@@ -48,6 +48,7 @@ need cpio cpio
 need bsdtar libarchive-tools
 need gzip gzip
 need mksquashfs squashfs-tools
+need mke2fs e2fsprogs
 need tar2sqfs squashfs-tools-ng
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
@@ -70,6 +71,11 @@ add_job br_cpio_step "buildroot cpio (cpio step)"     rf_cpio    rootfs.cpio
 add_job br_tar       "buildroot tar (extract + tar)"  rf_tar     rootfs.tar
 add_job br_tar_step  "buildroot tar (tar step)"       rf_tar     rootfs.tar
 add_job gzip9        "gzip -9 -n (buildroot cpio)"    rf_cpio_gz rootfs.cpio.gz
+# ext4 at one fixed size (the tarball's size plus 30%), Buildroot's mke2fs
+# options; Buildroot's way extracts under fakeroot first.
+add_job rf_ext4      "rootforge ext4"                 rf_ext4    rootfs.ext4
+add_job br_ext4      "buildroot ext4 (extract + mke2fs -d)" rf_ext4 rootfs.ext4
+add_job mke2fs_ext4  "mke2fs -d (extracted tree)"     rf_ext4    rootfs.ext4
 # squashfs, 128 KiB blocks: mksquashfs reads the tree extracted beforehand
 # (as root, so owners are real), tar2sqfs the tarball.
 for c in gzip9 zstd15 xz lz4; do
@@ -85,6 +91,14 @@ job_rf_tar() { "$RF" build "$TARBALL" -o . -f tar; }
 job_rf_cpio_gz() { "$RF" build "$TARBALL" -o . -f cpio --compress gzip; }
 job_bsdtar_newc() { bsdtar -cf x.cpio --format newc "@$TARBALL"; }
 NPROC=$(nproc)
+EXT_MIB=$(( $(stat -c %s -- "$TARBALL") * 13 / 10 / 1048576 + 1 ))
+job_rf_ext4() { "$RF" build "$TARBALL" -o . -f ext4 --ext-size "${EXT_MIB}M"; }
+br_mke2fs() {
+    mke2fs -q -t ext4 -d "$1" -N 0 -m 5 -L rootfs -I 256 -O ^64bit -E root_owner=0:0 \
+        "$2" "${EXT_MIB}M"
+}
+job_br_ext4() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_mke2fs root rootfs.ext4'; }
+job_mke2fs_ext4() { br_mke2fs "$PREP/tree" rootfs.ext4; }
 rf_sq() { "$RF" build "$TARBALL" -o . -f squashfs "$@"; }
 mksq() { mksquashfs "$PREP/tree" x.sqfs -processors "$NPROC" -no-progress -quiet "$@"; }
 t2s() { tar2sqfs -j "$NPROC" -q x.sqfs "$@" <"$TARBALL"; }
@@ -156,9 +170,9 @@ if [ -x "$RF" ]; then
 fi
 PREP=$WORK/prep
 LIB=$WORK/lib.sh
-declare -f br_extract br_cpio br_tar >"$LIB"
-export TARBALL RF PREP LIB NPROC
-export -f rf_sq mksq t2s
+declare -f br_extract br_cpio br_tar br_mke2fs >"$LIB"
+export TARBALL RF PREP LIB NPROC EXT_MIB
+export -f rf_sq mksq t2s br_mke2fs
 export -f "${SELECTED[@]/#/job_}"
 
 # --- header ----------------------------------------------------------------
@@ -188,7 +202,7 @@ mkdir "$PREP"
 if selected br_cpio_step || selected br_tar_step || selected gzip9; then
     (cd "$PREP" && fakeroot -s faked.state -- bash -c '. "$LIB" && br_extract root && br_cpio root rootfs.cpio')
 fi
-if [[ " ${SELECTED[*]} " == *" mksq_"* ]]; then
+if [[ " ${SELECTED[*]} " == *" mksq_"* ]] || selected mke2fs_ext4; then
     # The peers that read a directory get it extracted for real, untimed.
     [ "$(id -u)" -eq 0 ] || { echo "$0: mksquashfs jobs need root for real owners" >&2; exit 1; }
     (cd "$PREP" && br_extract tree)
