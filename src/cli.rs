@@ -100,6 +100,11 @@ pub struct BuildArgs {
     /// Add a directory's contents to one image only (FORMAT:DIR), repeatable.
     #[arg(long = "overlay", value_name = "FORMAT:DIR")]
     pub overlays: Vec<String>,
+    /// After every image is written, run CMD (with sh -c) on one format's
+    /// image, e.g. to sign or wrap it: its path is $1 and ROOTFORGE_IMAGE,
+    /// the output directory BINARIES_DIR. Repeatable; run in order.
+    #[arg(long = "post-image", value_name = "FORMAT:CMD")]
+    pub post_images: Vec<String>,
     /// Buildroot users table (mkusers format), repeatable; applied to every
     /// image before the device tables.
     #[arg(long = "users-table", value_name = "FILE")]
@@ -282,6 +287,8 @@ pub struct ImageConfig {
     /// Directories overlaid on this image only.
     #[serde(default)]
     pub overlays: Vec<PathBuf>,
+    /// A command run on the finished image (see --post-image).
+    pub post_image: Option<String>,
     /// cpio: header format.
     pub format: Option<CpioFormatArg>,
     /// cpio: add /init and /dev/console.
@@ -403,6 +410,26 @@ pub fn build(args: BuildArgs) -> Result<()> {
             .entry(fmt)
             .or_default()
             .push(PathBuf::from(dir));
+    }
+
+    let mut post_images: Vec<(Format, String)> = Vec::new();
+    for (name, icfg) in &cfg.images {
+        if let Some(cmd) = &icfg.post_image {
+            post_images.push((name.parse().map_err(anyhow::Error::msg)?, cmd.clone()));
+        }
+    }
+    for spec in &args.post_images {
+        let (fmt, cmd) = spec
+            .split_once(':')
+            .with_context(|| format!("--post-image {spec}: expected FORMAT:CMD"))?;
+        let fmt: Format = fmt
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--post-image {spec}"))?;
+        if !formats.contains(&fmt) {
+            bail!("--post-image {spec}: {fmt} is not among the formats being built");
+        }
+        post_images.push((fmt, cmd.to_owned()));
     }
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -565,6 +592,40 @@ pub fn build(args: BuildArgs) -> Result<()> {
     }
     if mode != ProgressMode::Quiet {
         print_summary(&built, start.elapsed().as_secs_f64());
+    }
+    for (format, cmd) in &post_images {
+        let name = format!("rootfs.{}", format.name());
+        let Some(image) = built
+            .iter()
+            .find(|b| b.name == name)
+            .and_then(|b| b.files.first())
+        else {
+            continue;
+        };
+        run_post_image(cmd, &image.0, &out_dir)?;
+    }
+    Ok(())
+}
+
+/// Runs a post-image command as `sh -c CMD`, with the image's path as `$1`
+/// and in `ROOTFORGE_IMAGE`, and the output directory in `BINARIES_DIR`
+/// (the name Buildroot's post-image scripts know).
+fn run_post_image(cmd: &str, image: &Path, out_dir: &Path) -> Result<()> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .arg("rootforge-post-image")
+        .arg(image)
+        .env("ROOTFORGE_IMAGE", image)
+        .env("BINARIES_DIR", out_dir)
+        .status()
+        .with_context(|| format!("post-image command `{cmd}` for {}", image.display()))?;
+    if !status.success() {
+        bail!(
+            "post-image command `{cmd}` for {} failed ({status}); the images are in {}",
+            image.display(),
+            out_dir.display()
+        );
     }
     Ok(())
 }

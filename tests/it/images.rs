@@ -171,11 +171,18 @@ fn gnu_tar_and_bsdtar_extract_our_tar_with_xattrs() {
     }
 }
 
+/// The determinism matrix: every format with every compressor (outer
+/// compression for cpio, tar and ext; squashfs's own compressor) gives the
+/// same bytes at --jobs 1, 2 and 8, and on a second run.
 #[test]
 fn output_is_identical_for_any_jobs_and_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = corner_tar(tmp.path(), &[]);
+    let input = tiny_corpus();
     for comp in ["none", "gzip", "zstd", "xz", "lz4", "bzip2", "lzma", "lzo"] {
+        let squashfs_comp = match comp {
+            "bzip2" | "lzma" => "gzip",
+            c => c,
+        };
         let mut images: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
         for (run_no, jobs) in ["1", "2", "8", "2"].into_iter().enumerate() {
             let out = tmp.path().join(format!("out-{comp}-{run_no}"));
@@ -184,11 +191,15 @@ fn output_is_identical_for_any_jobs_and_run() {
                 &out,
                 &[
                     "-f",
-                    "cpio,tar,squashfs",
+                    "cpio,tar,squashfs,ext2,ext3,ext4",
                     "--compress",
                     comp,
                     "--compress-level",
                     "1",
+                    "--squashfs-comp",
+                    squashfs_comp,
+                    "--squashfs-block-size",
+                    "4K",
                     "-j",
                     jobs,
                 ],
@@ -429,4 +440,61 @@ fn uimage_matches_mkimage() {
         &inspect(&example_tar()),
         &inspect(&out.join("rootfs.cpio.uboot")),
     );
+}
+
+/// The invariant the design exists for: every image's bytes are the same
+/// whether it is built alone or with all the others, and no image sees
+/// another's tweaks (Buildroot's /init and /dev/console are in the cpio
+/// only, an overlay given for one format is in that image only).
+#[test]
+fn each_image_is_independent_of_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corner_tar(tmp.path(), &[]);
+    let extra = tmp.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/only-in-squashfs"), b"overlay\n").unwrap();
+    let formats = ["cpio", "tar", "squashfs", "ext2", "ext3", "ext4"];
+    let common = [
+        "--profile",
+        "buildroot",
+        "--overlay",
+        &format!("squashfs:{}", extra.display()),
+    ];
+    let together = tmp.path().join("together");
+    build(
+        &input,
+        &together,
+        &[&["-f", &formats.join(",")], &common[..]].concat(),
+    );
+    let input_paths: Vec<String> = inspect(&input)
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+        .collect();
+    assert!(
+        !input_paths
+            .iter()
+            .any(|p| p == "/init" || p == "/dev/console")
+    );
+    for f in formats {
+        let alone = tmp.path().join(format!("alone-{f}"));
+        build(&input, &alone, &[&["-f", f], &common[..]].concat());
+        let name = format!("rootfs.{f}");
+        assert!(
+            std::fs::read(alone.join(&name)).unwrap()
+                == std::fs::read(together.join(&name)).unwrap(),
+            "{name} differs when built with the other images"
+        );
+        let paths: Vec<String> = inspect(&together.join(&name))
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+            .collect();
+        let has = |p: &str| paths.iter().any(|x| x == p);
+        assert_eq!(has("/init"), f == "cpio", "{name}: /init");
+        assert_eq!(has("/dev/console"), f == "cpio", "{name}: /dev/console");
+        assert_eq!(
+            has("/etc/only-in-squashfs"),
+            f == "squashfs",
+            "{name}: overlay"
+        );
+    }
 }

@@ -143,3 +143,52 @@ fn table_errors_name_the_file_and_line() {
         "{err}"
     );
 }
+
+/// --post-image runs after every image is in place, on its own format's
+/// image only; a failing command fails the build and says which.
+#[test]
+fn post_image_commands_run_on_their_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let log = tmp.path().join("log");
+    let cmd = format!(
+        "tar:echo \"$1 $(basename $ROOTFORGE_IMAGE) $BINARIES_DIR $(ls $BINARIES_DIR | tr '\\n' ' ')\" >> {}",
+        log.display()
+    );
+    build(
+        &example_tar(),
+        &out,
+        &["-f", "cpio,tar", "--compress", "gzip", "--post-image", &cmd],
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    let image = out.join("rootfs.tar.gz");
+    assert_eq!(
+        said.trim_end(),
+        format!(
+            "{} rootfs.tar.gz {} rootfs.cpio.gz rootfs.tar.gz",
+            image.display(),
+            out.display()
+        )
+    );
+    let res = rootforge()
+        .args(["build", "-q", "-f", "cpio", "-o"])
+        .arg(tmp.path().join("out2"))
+        .arg(example_tar())
+        .args(["--post-image", "cpio:exit 3"])
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("post-image command `exit 3`") && err.contains("rootfs.cpio"),
+        "{err}"
+    );
+    let res = rootforge()
+        .args(["build", "-q", "-f", "cpio", "-o"])
+        .arg(tmp.path().join("out3"))
+        .arg(example_tar())
+        .args(["--post-image", "tar:true"])
+        .output()
+        .unwrap();
+    assert!(!res.status.success(), "a post-image for a format not built");
+}
