@@ -26,7 +26,7 @@ use crate::uimage::UimageArch;
 #[command(
     name = "rootforge",
     version,
-    about = "Build root filesystem images (cpio, tar, squashfs, ext2/3/4) from one read of a rootfs, natively and in parallel",
+    about = "Build root filesystem images (cpio, tar, squashfs, ext2/3/4, iso9660) from one read of a rootfs, natively and in parallel",
     long_about = None,
     max_term_width = 100
 )]
@@ -76,7 +76,7 @@ pub struct BuildArgs {
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Formats to build, comma separated [default: all: cpio,ext2,ext3,ext4,squashfs,tar].
+    /// Formats to build, comma separated [default: all: cpio,ext2,ext3,ext4,iso9660,squashfs,tar].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].
@@ -214,6 +214,31 @@ pub struct BuildArgs {
     /// Outer compression of ext images (overrides --compress).
     #[arg(long, value_name = "ALG", help_heading = "ext2/ext3/ext4")]
     pub ext_compress: Option<Compression>,
+
+    /// Volume id, at most 32 d-characters [default: ROOTFS].
+    #[arg(long, value_name = "ID", help_heading = "iso9660")]
+    pub iso_volume_id: Option<String>,
+    /// Leave out the Joliet tree.
+    #[arg(long, help_heading = "iso9660")]
+    pub iso_no_joliet: bool,
+    /// El Torito BIOS boot image: a path inside the image (with a boot
+    /// info table), e.g. isolinux/isolinux.bin.
+    #[arg(long, value_name = "PATH", help_heading = "iso9660")]
+    pub iso_boot_bios: Option<String>,
+    /// El Torito EFI boot image: a path inside the image of a FAT image.
+    #[arg(long, value_name = "PATH", help_heading = "iso9660", conflicts_with = "iso_efi_dir")]
+    pub iso_boot_efi: Option<String>,
+    /// Build the EFI boot image natively as a FAT image of this directory
+    /// (e.g. one holding EFI/BOOT/BOOTX64.EFI).
+    #[arg(long, value_name = "DIR", help_heading = "iso9660")]
+    pub iso_efi_dir: Option<PathBuf>,
+    /// Make the image isohybrid with this MBR boot code (syslinux's
+    /// isohdpfx.bin), with a GPT entry for the EFI image.
+    #[arg(long, value_name = "FILE", help_heading = "iso9660")]
+    pub iso_hybrid: Option<PathBuf>,
+    /// Compress files with zisofs, which Linux reads transparently.
+    #[arg(long, help_heading = "iso9660")]
+    pub iso_zisofs: bool,
 }
 
 /// `--ext-size`.
@@ -508,8 +533,8 @@ pub fn build(args: BuildArgs) -> Result<()> {
             Format::Cpio => args.cpio_compress,
             Format::Tar => args.tar_compress,
             Format::Ext2 | Format::Ext3 | Format::Ext4 => args.ext_compress,
-            // The filesystem compresses itself.
-            Format::Squashfs => Some(Compression::None),
+            // The filesystem compresses itself; a compressed ISO cannot boot.
+            Format::Squashfs | Format::Iso9660 => Some(Compression::None),
         };
         let compression = match per_format_compress {
             Some(c) => c,
@@ -548,6 +573,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
             }
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
             Format::Ext2 | Format::Ext3 | Format::Ext4 => Box::new(ext_encoder(format, &args)?),
+            Format::Iso9660 => Box::new(iso_encoder(&args, &base, sde)?),
             Format::Squashfs => {
                 let mut enc = rootforge_squashfs::SquashfsEncoder::new(
                     args.squashfs_comp.unwrap_or(rootforge_squashfs::Comp::Gzip),
@@ -762,6 +788,39 @@ fn ext_encoder(format: Format, args: &BuildArgs) -> Result<rootforge_ext::ExtEnc
         enc.label.clone_from(label);
     }
     enc.uuid = args.ext_uuid;
+    Ok(enc)
+}
+
+fn iso_encoder(
+    args: &BuildArgs,
+    base: &rootforge_common::Tree,
+    sde: Option<i64>,
+) -> Result<rootforge_iso9660::IsoEncoder> {
+    let mut enc = rootforge_iso9660::IsoEncoder::default();
+    if let Some(id) = &args.iso_volume_id {
+        enc.volume_id.clone_from(id);
+    }
+    enc.joliet = !args.iso_no_joliet;
+    let inside = |p: &str| p.trim_start_matches('/').as_bytes().to_vec();
+    enc.boot_bios = args.iso_boot_bios.as_deref().map(inside);
+    enc.boot_efi = args.iso_boot_efi.as_deref().map(inside);
+    if let Some(dir) = &args.iso_efi_dir {
+        let tree = overlay::read_overlay_dir(dir, sde)
+            .with_context(|| format!("--iso-efi-dir {}", dir.display()))?;
+        enc.efi_tree = Some(Arc::new(tree));
+    }
+    if let Some(mbr) = &args.iso_hybrid {
+        enc.hybrid_mbr = Some(
+            std::fs::read(mbr).with_context(|| format!("--iso-hybrid {}", mbr.display()))?,
+        );
+    }
+    enc.zisofs = args.iso_zisofs;
+    // The volume dates: SOURCE_DATE_EPOCH, else the root directory's mtime,
+    // so that they never come from the clock.
+    enc.created = match sde {
+        Some(t) => Time::from_secs(t),
+        None => base.view().inode(base.view().root()).meta.mtime,
+    };
     Ok(enc)
 }
 

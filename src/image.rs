@@ -14,16 +14,18 @@ pub enum Format {
     Ext2,
     Ext3,
     Ext4,
+    Iso9660,
     Squashfs,
     Tar,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Cpio,
         Format::Ext2,
         Format::Ext3,
         Format::Ext4,
+        Format::Iso9660,
         Format::Squashfs,
         Format::Tar,
     ];
@@ -34,6 +36,7 @@ impl Format {
             Format::Ext2 => "ext2",
             Format::Ext3 => "ext3",
             Format::Ext4 => "ext4",
+            Format::Iso9660 => "iso9660",
             Format::Squashfs => "squashfs",
             Format::Tar => "tar",
         }
@@ -56,6 +59,7 @@ impl Format {
             Format::Ext2 | Format::Ext3 | Format::Ext4 => Box::new(rootforge_ext::ExtEncoder::new(
                 self.ext_variant().unwrap_or(rootforge_ext::Variant::Ext4),
             )),
+            Format::Iso9660 => Box::new(rootforge_iso9660::IsoEncoder::default()),
             Format::Squashfs => Box::new(rootforge_squashfs::SquashfsEncoder::default()),
             Format::Tar => Box::new(rootforge_tar::TarEncoder),
         }

@@ -18,6 +18,7 @@ const UIMAGE_HEADER: usize = 64;
 pub enum Detected {
     Cpio,
     Ext,
+    Iso9660,
     Tar,
 }
 
@@ -31,17 +32,20 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
         Detected::Cpio
     } else if rootforge_ext::is_ext(bytes) {
         Detected::Ext
+    } else if rootforge_iso9660::is_iso(bytes) {
+        Detected::Iso9660
     } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
         Detected::Tar
     } else {
         bail!(
-            "{}: not an image rootforge can read (cpio, ext2/3/4 or tar)",
+            "{}: not an image rootforge can read (cpio, ext2/3/4, iso9660 or tar)",
             path.display()
         );
     };
     let tree = match detected {
         Detected::Cpio => rootforge_cpio::read(data)?,
         Detected::Ext => rootforge_ext::read(data)?,
+        Detected::Iso9660 => rootforge_iso9660::read(data)?,
         Detected::Tar => {
             let opts = rootforge_tar::ReadOptions {
                 implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),

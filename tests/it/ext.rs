@@ -32,8 +32,11 @@ fn e2fsck_clean(image: &Path) {
     );
 }
 
+/// Name and value.
+type Pair = (Vec<u8>, Vec<u8>);
+
 /// Every path's xattrs, by our readers.
-fn xattrs(tree: &rootforge::common::Tree) -> BTreeMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>> {
+fn xattrs(tree: &rootforge::common::Tree) -> BTreeMap<Vec<u8>, Vec<Pair>> {
     let view = tree.view();
     view.sorted_entries()
         .iter()
