@@ -226,7 +226,12 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PATH", help_heading = "iso9660")]
     pub iso_boot_bios: Option<String>,
     /// El Torito EFI boot image: a path inside the image of a FAT image.
-    #[arg(long, value_name = "PATH", help_heading = "iso9660", conflicts_with = "iso_efi_dir")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "iso9660",
+        conflicts_with = "iso_efi_dir"
+    )]
     pub iso_boot_efi: Option<String>,
     /// Build the EFI boot image natively as a FAT image of this directory
     /// (e.g. one holding EFI/BOOT/BOOTX64.EFI).
@@ -810,9 +815,8 @@ fn iso_encoder(
         enc.efi_tree = Some(Arc::new(tree));
     }
     if let Some(mbr) = &args.iso_hybrid {
-        enc.hybrid_mbr = Some(
-            std::fs::read(mbr).with_context(|| format!("--iso-hybrid {}", mbr.display()))?,
-        );
+        enc.hybrid_mbr =
+            Some(std::fs::read(mbr).with_context(|| format!("--iso-hybrid {}", mbr.display()))?);
     }
     enc.zisofs = args.iso_zisofs;
     // The volume dates: SOURCE_DATE_EPOCH, else the root directory's mtime,

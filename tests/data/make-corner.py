@@ -214,9 +214,13 @@ def write(tree, out):
 # through nested directories, unicode in NFC and NFD (two distinct names),
 # emoji, CJK, whitespace, shell and glob metacharacters, dots, and bytes that
 # are not UTF-8.
-def add_names(t, with_newline):
-    t.file(b"names/" + b"n" * 251 + b".255", b"255-byte name\n")
-    t.file(b"names/" + "漢".encode() * 85, b"255 bytes, 85 characters\n")
+def add_names(t, with_newline, name_max):
+    # The longest names: 255 bytes (NAME_MAX), or the --name-max a format
+    # allows (Linux reads Rock Ridge names of at most 253 bytes).
+    t.file(b"names/" + b"n" * (name_max - 4) + b".%d" % name_max,
+           b"%d-byte name\n" % name_max)
+    t.file(b"names/" + "漢".encode() * (name_max // 3),
+           b"%d bytes, %d characters\n" % (name_max // 3 * 3, name_max // 3))
     long_dir = b"names/long"
     for i in range(6):
         long_dir += b"/" + (b"%d-" % i) + b"d" * 198
@@ -372,15 +376,17 @@ def add_perms(t):
 
 
 # Symlinks: short, 59/60/61-byte targets (ext stores targets under 60 bytes
-# in the inode), a 4095-byte target (the longest Linux allows), dangling
-# relative and absolute targets, a link to a directory, and a self-loop.
-def add_symlinks(t):
+# in the inode), a 4095-byte target (the longest Linux allows; or
+# --symlink-max, as libisofs reads at most 1023), dangling relative and
+# absolute targets, a link to a directory, and a self-loop.
+def add_symlinks(t, symlink_max):
     t.symlink(b"symlinks/short", b"to")
     t.file(b"symlinks/to", b"target\n")
     for n in (59, 60, 61):
         target = b"to-" + b"x" * (n - 3)
         t.symlink(b"symlinks/len-%d" % n, target)
-    t.symlink(b"symlinks/len-4095", (b"a/" * 2048)[:4094] + b"z")
+    t.symlink(b"symlinks/len-%d" % symlink_max,
+              (b"a/" * 2048)[:symlink_max - 1] + b"z")
     t.symlink(b"symlinks/dangling", b"does/not/exist")
     t.symlink(b"symlinks/absolute", b"/etc/passwd")
     t.symlink(b"symlinks/to-dir", b"../sizes")
@@ -405,12 +411,16 @@ def main():
                     help="entries in bigdir/ (default 5000)")
     ap.add_argument("--with-newline", action="store_true")
     ap.add_argument("--negative-mtime", action="store_true")
+    ap.add_argument("--name-max", type=int, default=255, metavar="N",
+                    help="length of the longest names (default 255)")
+    ap.add_argument("--symlink-max", type=int, default=4095, metavar="N",
+                    help="length of the longest symlink target (default 4095)")
     args = ap.parse_args()
     if args.files < 0:
         ap.error("--files must be >= 0")
 
     t = Tree()
-    add_names(t, args.with_newline)
+    add_names(t, args.with_newline, args.name_max)
     add_sort(t)
     add_bigdir(t, args.files)
     add_links(t)
@@ -420,7 +430,7 @@ def main():
     add_xattrs(t)
     add_sizes(t)
     add_perms(t)
-    add_symlinks(t)
+    add_symlinks(t, args.symlink_max)
     add_special(t)
     t.parents()
 

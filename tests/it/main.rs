@@ -6,6 +6,7 @@ mod ext;
 mod hostile;
 mod images;
 mod input;
+mod iso;
 mod output_faults;
 mod tables;
 mod util;

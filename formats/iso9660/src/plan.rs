@@ -11,8 +11,10 @@ use crate::names::{iso_cmp, iso_names, joliet_names};
 use crate::susp::{self, Areas};
 use crate::{BLOCK, IsoEncoder, MAX_EXTENT, blocks, limit, overflow, time, zisofs};
 
-/// Linux's `NAME_MAX`, the longest name `NM` may carry.
-const NAME_MAX: usize = 255;
+/// The longest Rock Ridge name Linux reads whole: its isofs stops adding
+/// `NM` parts once a name would reach 254 bytes, so a longer one would come
+/// back cut (mid-character in UTF-8), a different file than the input's.
+const NAME_MAX: usize = 253;
 /// Path table entries name their parent by a 16-bit number.
 const MAX_DIRS: usize = 65_535;
 
@@ -380,7 +382,10 @@ pub(crate) fn plan<'a>(enc: &IsoEncoder, view: View<'a>) -> Result<Plan<'a>> {
 
 /// What the image cannot hold and drops or changes, said once each.
 fn warnings(view: &View<'_>, dirs: &[Dir<'_>]) -> Vec<String> {
-    let (mut xattrs, mut clamped) = (0u64, 0u64);
+    // libisofs (xorriso) refuses to load an image with a longer target;
+    // Linux reads up to 4095 bytes.
+    const LIBISOFS_SYMLINK_MAX: usize = 1023;
+    let (mut xattrs, mut clamped, mut long_links) = (0u64, 0u64, 0u64);
     let mut seen = std::collections::HashSet::new();
     for d in dirs {
         for ino in std::iter::once(d.ino).chain(d.children.iter().map(|c| c.ino)) {
@@ -388,6 +393,9 @@ fn warnings(view: &View<'_>, dirs: &[Dir<'_>]) -> Vec<String> {
                 let inode = view.inode(ino);
                 xattrs += u64::from(!inode.xattrs.is_empty());
                 clamped += u64::from(!time::fits_short(inode.meta.mtime));
+                if let rootforge_common::Content::Symlink(target) = &inode.content {
+                    long_links += u64::from(target.len() > LIBISOFS_SYMLINK_MAX);
+                }
             }
         }
     }
@@ -396,6 +404,13 @@ fn warnings(view: &View<'_>, dirs: &[Dir<'_>]) -> Vec<String> {
         out.push(format!(
             "iso9660: dropped the extended attributes of {xattrs} inodes \
              (Rock Ridge as Linux reads it has no xattrs)"
+        ));
+    }
+    if long_links > 0 {
+        out.push(format!(
+            "iso9660: {long_links} symlink targets are longer than \
+             {LIBISOFS_SYMLINK_MAX} bytes: Linux reads them, xorriso and \
+             libisofs refuse to load the image"
         ));
     }
     if clamped > 0 {

@@ -375,7 +375,7 @@ fn dropped_xattrs_and_clamped_times_are_reported_once() {
 #[test]
 fn bad_input_is_refused_before_writing() {
     let mut b = TreeBuilder::new(meta(0o755, 0, 0, 1_500_000_000));
-    b.insert(&[b'n'; 256], file(0o644, &b"x"[..]), Replace::Always)
+    b.insert(&[b'n'; 254], file(0o644, &b"x"[..]), Replace::Always)
         .unwrap();
     b.insert(b"boot/tiny", file(0o644, &b"x"[..]), Replace::Always)
         .unwrap();
@@ -383,11 +383,11 @@ fn bad_input_is_refused_before_writing() {
     let err = IsoEncoder::default().check(&tree.view()).unwrap_err();
     assert!(
         err.to_string()
-            .contains("name length is 256, but iso9660 allows at most 255"),
+            .contains("name length is 254, but iso9660 allows at most 253"),
         "{err}"
     );
     let mut b = tree.clone().into_builder(meta(0o755, 0, 0, 0));
-    b.remove(&[b'n'; 256]).unwrap();
+    b.remove(&[b'n'; 254]).unwrap();
     let tree = b.finish();
     for (path, want) in [
         (&b"boot/tiny"[..], "at least 64 bytes"),
