@@ -17,3 +17,20 @@ for c in gzip bzip2 lz4 lzma lzo xz zstd; do
     i=$((i + 1))
     { printf "\\x$(printf %02x $i)"; cat "$tmp/$c"/rootfs.tar.*; } > corpus/decompress/$c
 done
+# The filesystem readers: small images of the example and of a cut-down
+# corner-case tree, with every squashfs compressor and each ext variant.
+mkdir -p corpus/squashfs_read corpus/ext_read corpus/iso_read
+python3 ../tests/data/make-corner.py "$tmp/corner.tar" --files 20 --name-max 253 --symlink-max 1023
+for input in corpus/tar_ingest/example.tar "$tmp/corner.tar"; do
+    base=$(basename "$input" .tar)
+    for c in gzip lzo xz lz4 zstd none; do
+        "$rf" build -q "$input" -o "$tmp/sq-$c" -f squashfs --squashfs-comp "$c" --squashfs-block-size 4K
+        cp "$tmp/sq-$c/rootfs.squashfs" "corpus/squashfs_read/$base-$c"
+    done
+    # No journal: it would be most of a small seed.
+    "$rf" build -q "$input" -o "$tmp/ext" -f ext2,ext4 --ext-features ^has_journal
+    cp "$tmp/ext/rootfs.ext2" "corpus/ext_read/$base-ext2"
+    cp "$tmp/ext/rootfs.ext4" "corpus/ext_read/$base-ext4"
+    "$rf" build -q "$input" -o "$tmp/iso" -f iso9660 --iso-zisofs
+    cp "$tmp/iso/rootfs.iso9660" "corpus/iso_read/$base-zisofs"
+done

@@ -19,6 +19,7 @@ pub enum Detected {
     Cpio,
     Ext,
     Iso9660,
+    Squashfs,
     Tar,
 }
 
@@ -34,11 +35,13 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
         Detected::Ext
     } else if rootforge_iso9660::is_iso(bytes) {
         Detected::Iso9660
+    } else if rootforge_squashfs::is_squashfs(bytes) {
+        Detected::Squashfs
     } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
         Detected::Tar
     } else {
         bail!(
-            "{}: not an image rootforge can read (cpio, ext2/3/4, iso9660 or tar)",
+            "{}: not an image rootforge can read (cpio, ext2/3/4, iso9660, squashfs or tar)",
             path.display()
         );
     };
@@ -46,6 +49,7 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
         Detected::Cpio => rootforge_cpio::read(data)?,
         Detected::Ext => rootforge_ext::read(data)?,
         Detected::Iso9660 => rootforge_iso9660::read(data)?,
+        Detected::Squashfs => rootforge_squashfs::read(data)?,
         Detected::Tar => {
             let opts = rootforge_tar::ReadOptions {
                 implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),

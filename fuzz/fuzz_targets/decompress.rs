@@ -5,10 +5,12 @@
 use std::io::Read;
 
 use libfuzzer_sys::fuzz_target;
-use rootforge::compress::{decoder, Compression};
+use rootforge::compress::{Compression, decoder};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     let c = Compression::ALL[usize::from(pick) % Compression::ALL.len()];
     if let Ok(d) = decoder(c, rest) {
         let mut out = Vec::new();

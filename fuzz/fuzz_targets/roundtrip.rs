@@ -1,14 +1,15 @@
-//! An arbitrary tree → cpio and tar writers → our readers → the same
-//! listing as the tree, for what each format holds (cpio: mtimes clamped to
-//! 32 bits; tar: no sockets). A tree a format refuses must be refused by
-//! `check` before anything is written.
+//! An arbitrary tree → every writer → our readers → the same listing as
+//! the tree, for what each format holds (cpio and squashfs: mtimes clamped
+//! to 32 bits; tar: no sockets; ext: its lost+found; ext and ISO9660:
+//! mtimes compared elsewhere, as their ranges differ). A tree a format
+//! refuses must be refused by `check` before anything is written.
 #![no_main]
 
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use rootforge::fuzzing::ArbitraryTree;
-use rootforge::image::{build_in_memory, Format};
+use rootforge::image::{Format, build_in_memory};
 use rootforge_common::listing::{self, Line};
 use rootforge_common::{Kind, Meta, Time};
 
@@ -36,6 +37,63 @@ fuzz_target!(|tree: ArbitraryTree| {
         clamp_mtime: None,
     };
     let back = rootforge_tar::read(Arc::new(image), &opts).expect("our tar reads back");
-    let want: Vec<Line> = want.into_iter().filter(|l| l.kind != Kind::Socket).collect();
-    assert_eq!(listing::of_view(&back.tree.view()).expect("tar data"), want);
+    let no_sockets: Vec<Line> = want
+        .iter()
+        .filter(|l| l.kind != Kind::Socket)
+        .cloned()
+        .collect();
+    assert_eq!(
+        listing::of_view(&back.tree.view()).expect("tar data"),
+        no_sockets
+    );
+
+    let clamp32 = |mut l: Line| {
+        l.mtime = l.mtime.clamp(0, i64::from(u32::MAX));
+        l
+    };
+    let no_mtime = |mut l: Line| {
+        l.mtime = 0;
+        l
+    };
+    type Reader = fn(Vec<u8>) -> rootforge_common::Result<rootforge_common::Tree>;
+    let readers: [(Format, Reader, &dyn Fn(Line) -> Line); 3] = [
+        (
+            Format::Squashfs,
+            |i| rootforge_squashfs::read(Arc::new(i)),
+            &clamp32,
+        ),
+        (
+            Format::Ext4,
+            |i| rootforge_ext::read(Arc::new(i)),
+            &no_mtime,
+        ),
+        (
+            Format::Iso9660,
+            |i| rootforge_iso9660::read(Arc::new(i)),
+            &no_mtime,
+        ),
+    ];
+    for (format, read, adjust) in readers {
+        match build_in_memory(&view, format) {
+            Ok((image, _)) => {
+                let back = read(image).expect("our reader reads our image");
+                // ext adds lost+found (the tree may have its own).
+                let keep = |l: &Line| !(format == Format::Ext4 && l.path == "/lost+found");
+                let got: Vec<Line> = listing::of_view(&back.view())
+                    .expect("image data")
+                    .into_iter()
+                    .filter(keep)
+                    .map(adjust)
+                    .collect();
+                let want: Vec<Line> = want
+                    .iter()
+                    .filter(|l| keep(l))
+                    .cloned()
+                    .map(adjust)
+                    .collect();
+                assert_eq!(got, want, "{format}");
+            }
+            Err(_) => assert!(format.encoder().check(&view).is_err(), "{format}"),
+        }
+    }
 });

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use rootforge_common::{listing, Meta, Time};
+use rootforge_common::{Meta, Time, listing};
 
 fuzz_target!(|data: &[u8]| {
     let opts = rootforge_tar::ReadOptions {

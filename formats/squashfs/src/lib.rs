@@ -6,19 +6,25 @@
 //! same for any thread count.
 //!
 //! The superblock at offset 0 holds every table's position, which depends
-//! on every block's compressed size, and a [`rootforge_common::Sink`]
-//! cannot seek: so all blocks are compressed before the first byte is
-//! written, and the compressed image is held in memory until then.
+//! on every block's compressed size: blocks are compressed and written a
+//! window at a time behind a placeholder, and the superblock is written
+//! last with [`rootforge_common::Sink::write_at`], so memory holds one
+//! window of blocks, not the image.
+//!
+//! [`read`] opens an image (ours or mksquashfs's) as a tree whose files
+//! decompress on demand, for tests, fuzzing and `rootforge inspect`.
 
 mod comp;
 mod data;
 mod dir;
 mod meta;
 mod plan;
+mod read;
 mod write;
 mod xattr;
 
 pub use comp::{Bcj, Comp};
+pub use read::{is_squashfs, read};
 pub use write::SquashfsEncoder;
 
 use rootforge_common::{Error, display_path};

@@ -1,0 +1,807 @@
+//! The reader against our writer, mksquashfs and backhand, and on broken
+//! images.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use rootforge_common::listing::{self, Line};
+use rootforge_common::{
+    Backing, Buffer, Content, Edit, Encoder, Error, FileBlob, FileData, Inode, Meta, Replace, Time,
+    Tree, TreeBuilder, View, Xattr,
+};
+
+use super::{is_squashfs, read};
+use crate::{Comp, SquashfsEncoder};
+
+const T0: i64 = 1_700_000_000;
+
+const ALL: [Comp; 6] = [
+    Comp::Gzip,
+    Comp::Lzo,
+    Comp::Xz,
+    Comp::Lz4,
+    Comp::Zstd,
+    Comp::None,
+];
+
+fn meta(perm: u16, uid: u32, gid: u32, sec: i64) -> Meta {
+    Meta::new(perm, uid, gid, Time::from_secs(sec))
+}
+
+fn file(perm: u16, bytes: Vec<u8>) -> Inode {
+    Inode::new(
+        meta(perm, 1000, 100, T0 + 60),
+        Content::File(FileData::bytes(bytes)),
+    )
+}
+
+/// Bytes no compressor can shrink.
+fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Every inode type, hard links, xattrs (over 8 KiB of them, and a set
+/// shared by two inodes), holes, duplicates, block-sized, multi-block and
+/// empty files, 32-bit ids, a 1000-entry directory and one whose listing
+/// needs a directory index.
+fn rich_tree() -> Tree {
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+    let mut put = |path: &str, inode: Inode| {
+        b.insert(path.as_bytes(), inode, Replace::Always).unwrap();
+    };
+    put("bin/sh", file(0o4755, b"#!shell ".repeat(700)));
+    put(
+        "etc/passwd",
+        file(0o644, b"root:x:0:0::/:/bin/sh\n".to_vec()),
+    );
+    put(
+        "empty",
+        Inode::new(
+            meta(0o600, 4_000_000_000, 4_000_000_001, T0 + 120),
+            Content::File(FileData::empty()),
+        ),
+    );
+    put("exact", file(0o644, b"0123456789abcdef".repeat(256)));
+    let mut big = noise(300_000, 7);
+    big.extend_from_slice(&b"tail".repeat(10));
+    put("big", file(0o640, big.clone()));
+    put("dup/big", file(0o600, big));
+    put(
+        "dup/passwd",
+        file(0o600, b"root:x:0:0::/:/bin/sh\n".to_vec()),
+    );
+    let mut sparse = noise(4096, 9);
+    sparse.extend_from_slice(&[0u8; 300_000]);
+    sparse.extend_from_slice(b"end of sparse");
+    put("sparse", file(0o644, sparse));
+    put(
+        "zeros",
+        Inode::new(
+            meta(0o644, 0, 0, T0),
+            Content::File(FileData::zeros(3 << 20)),
+        ),
+    );
+    put("hl/a", file(0o755, b"linked".to_vec()));
+    put(
+        "sym",
+        Inode::new(
+            meta(0o777, 0, 0, T0 + 5),
+            Content::Symlink(b"etc/passwd"[..].into()),
+        ),
+    );
+    put(
+        "dev/null",
+        Inode::new(
+            meta(0o666, 0, 0, T0),
+            Content::CharDev { major: 1, minor: 3 },
+        ),
+    );
+    put(
+        "dev/sda",
+        Inode::new(
+            meta(0o660, 0, 6, T0),
+            Content::BlockDev { major: 8, minor: 0 },
+        ),
+    );
+    put(
+        "dev/wide",
+        Inode::new(
+            meta(0o600, 0, 0, T0),
+            Content::CharDev {
+                major: 0xfff,
+                minor: 0xf_ffff,
+            },
+        ),
+    );
+    put(
+        "fifo",
+        Inode::new(meta(0o644, 1000, 1000, T0), Content::Fifo),
+    );
+    put("sock", Inode::new(meta(0o755, 0, 0, T0), Content::Socket));
+    put("e", Inode::dir(meta(0o700, 5, 5, T0 + 2)));
+    for i in 0..1000 {
+        put(
+            &format!("many/f{i:04}"),
+            file(0o644, format!("{i}\n").into_bytes()),
+        );
+    }
+    for i in 0..300 {
+        let name = format!("{i:03}{}", "n".repeat(247));
+        put(&format!("long/{name}"), file(0o644, vec![b'x'; i]));
+    }
+    put(&"m".repeat(255), file(0o644, b"max name".to_vec()));
+    b.hard_link(b"hl/b", b"hl/a").unwrap();
+    b.hard_link(b"c-link", b"hl/a").unwrap();
+    b.hard_link(b"many/link-to-fifo", b"fifo").unwrap();
+    let caps = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    for (path, name, value) in [
+        ("bin/sh", "security.capability", &caps[..]),
+        ("bin/sh", "user.mime", b"text/x-shellscript"),
+        ("etc/passwd", "security.capability", &caps[..]),
+        ("etc/passwd", "user.mime", b"text/x-shellscript"),
+        ("hl/a", "trusted.linked", b"yes"),
+        ("e", "user.dir", b""),
+        ("", "user.root", b"r"),
+        ("sym", "trusted.overlay.opaque", b"y"),
+        (
+            "dev/null",
+            "security.selinux",
+            b"system_u:object_r:null_device_t:s0\0",
+        ),
+        ("fifo", "trusted.big", &[0xa5; 3000]),
+        ("many", "user.big", &[0x5a; 3000]),
+        ("exact", "user.big", &[0x3c; 3500]),
+        ("sparse", "user.a", b"1"),
+    ] {
+        b.modify(path.as_bytes(), &mut |i| {
+            i.set_xattr(name.as_bytes(), value)
+        })
+        .unwrap();
+    }
+    b.finish()
+}
+
+fn encode(tree: &Tree, enc: &SquashfsEncoder) -> Vec<u8> {
+    let mut out = Buffer(Vec::new());
+    enc.write(&tree.view(), &mut out).unwrap();
+    out.0
+}
+
+fn read_bytes(image: Vec<u8>) -> rootforge_common::Result<Tree> {
+    read(Arc::new(image))
+}
+
+/// Each path's xattrs.
+fn xattrs(view: &View<'_>) -> BTreeMap<Vec<u8>, Vec<Xattr>> {
+    view.sorted_entries()
+        .into_iter()
+        .map(|e| (e.path.to_vec(), view.inode(e.ino).xattrs.clone()))
+        .collect()
+}
+
+/// The groups of paths naming one non-directory inode, for inodes with
+/// several names.
+fn link_groups(view: &View<'_>) -> Vec<Vec<Vec<u8>>> {
+    let mut by_ino: HashMap<_, Vec<Vec<u8>>> = HashMap::new();
+    for e in view.sorted_entries() {
+        if view.inode(e.ino).children().is_none() {
+            by_ino.entry(e.ino).or_default().push(e.path.to_vec());
+        }
+    }
+    let mut groups: Vec<_> = by_ino.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort();
+    groups
+}
+
+/// The reader gives back the listing, the xattrs and the hard links.
+fn assert_same(want: &Tree, got: &Tree) {
+    let (w, g) = (want.view(), got.view());
+    let (wl, gl) = (listing::of_view(&w).unwrap(), listing::of_view(&g).unwrap());
+    assert_eq!(wl.len(), gl.len());
+    for (a, b) in wl.iter().zip(&gl) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(xattrs(&w), xattrs(&g));
+    assert_eq!(link_groups(&w), link_groups(&g));
+}
+
+#[test]
+fn our_images_read_back_with_every_compressor() {
+    let tree = rich_tree();
+    assert!(!link_groups(&tree.view()).is_empty());
+    let mut encoders = Vec::new();
+    for comp in ALL {
+        for block_size in [4096, 128 << 10, 1 << 20] {
+            encoders.push(SquashfsEncoder {
+                block_size,
+                exportable: block_size == 4096,
+                pad: block_size != 4096,
+                ..SquashfsEncoder::new(comp)
+            });
+        }
+        // LZ4 HC, xz with BCJ filters.
+        encoders.push(SquashfsEncoder::new(comp).extreme("x86_64"));
+    }
+    for enc in encoders {
+        let image = encode(&tree, &enc);
+        assert!(is_squashfs(&image));
+        let back = read_bytes(image).unwrap_or_else(|e| panic!("{enc:?}: {e}"));
+        assert_same(&tree, &back);
+    }
+}
+
+#[test]
+fn a_file_backed_image_reads_the_same() {
+    let tree = rich_tree();
+    let image = encode(&tree, &SquashfsEncoder::new(Comp::Zstd));
+    let dir = scratch("file-backed");
+    let path = dir.join("img");
+    fs::write(&path, &image).unwrap();
+    let blob: Backing = Arc::new(FileBlob::new(fs::File::open(&path).unwrap()).unwrap());
+    assert_same(&tree, &read(blob).unwrap());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn partial_reads_cross_blocks_holes_and_fragments() {
+    let tree = rich_tree();
+    let enc = SquashfsEncoder {
+        block_size: 4096,
+        ..SquashfsEncoder::new(Comp::Lz4)
+    };
+    let back = read_bytes(encode(&tree, &enc)).unwrap();
+    for path in ["big", "sparse", "exact", "bin/sh"] {
+        let data = |t: &Tree| match &t
+            .view()
+            .inode(t.view().lookup(path.as_bytes()).unwrap())
+            .content
+        {
+            Content::File(d) => d.clone(),
+            _ => panic!("{path}"),
+        };
+        let (want, got) = (data(&tree).to_vec().unwrap(), data(&back));
+        for (at, len) in [
+            (0, 1),
+            (4095, 2),
+            (100, 9000),
+            (want.len() - 3, 3),
+            (4096, 4096),
+        ] {
+            if at + len > want.len() {
+                continue;
+            }
+            let mut buf = vec![0xee; len];
+            got.read_at(at as u64, &mut buf).unwrap();
+            assert_eq!(buf, want[at..at + len], "{path} at {at}");
+        }
+        let mut one = [0u8; 1];
+        assert!(got.read_at(want.len() as u64, &mut one).is_err());
+    }
+}
+
+#[test]
+fn hard_links_are_one_inode() {
+    let back = read_bytes(encode(&rich_tree(), &SquashfsEncoder::default())).unwrap();
+    let v = back.view();
+    let a = v.lookup(b"hl/a").unwrap();
+    assert_eq!(v.lookup(b"hl/b"), Some(a));
+    assert_eq!(v.lookup(b"c-link"), Some(a));
+    assert_ne!(
+        v.lookup(b"dup/big"),
+        v.lookup(b"big"),
+        "duplicates are not links"
+    );
+}
+
+/// backhand's listing of an image, in our listing's form (backhand has
+/// no hard links or xattrs, so those are left to the other tests).
+fn backhand_listing(image: &[u8]) -> Vec<Line> {
+    use backhand::{FilesystemReader, InnerNode};
+    let fs = FilesystemReader::from_reader(std::io::Cursor::new(image.to_vec())).unwrap();
+    let mut lines = Vec::new();
+    for node in fs.files() {
+        let h = &node.header;
+        let path = node.fullpath.to_str().unwrap().to_owned();
+        let decode = |d: u32| ((d & 0xf_ff00) >> 8, (d & 0xff) | ((d >> 12) & 0xf_ff00));
+        let (kind, size, detail) = match &node.inner {
+            InnerNode::File(f) => {
+                let mut bytes = Vec::new();
+                fs.file(f).reader().read_to_end(&mut bytes).unwrap();
+                (
+                    rootforge_common::Kind::File,
+                    bytes.len() as u64,
+                    listing::sha256_hex(&bytes),
+                )
+            }
+            InnerNode::Symlink(s) => {
+                let t = s.link.to_str().unwrap().to_owned();
+                (rootforge_common::Kind::Symlink, t.len() as u64, t)
+            }
+            InnerNode::Dir(_) => (rootforge_common::Kind::Dir, 0, "-".to_owned()),
+            InnerNode::CharacterDevice(d) => {
+                let (ma, mi) = decode(d.device_number);
+                (rootforge_common::Kind::CharDev, 0, format!("{ma},{mi}"))
+            }
+            InnerNode::BlockDevice(d) => {
+                let (ma, mi) = decode(d.device_number);
+                (rootforge_common::Kind::BlockDev, 0, format!("{ma},{mi}"))
+            }
+            InnerNode::NamedPipe => (rootforge_common::Kind::Fifo, 0, "-".to_owned()),
+            InnerNode::Socket => (rootforge_common::Kind::Socket, 0, "-".to_owned()),
+        };
+        lines.push(Line {
+            path,
+            kind,
+            perm: h.permissions & 0o7777,
+            uid: h.uid,
+            gid: h.gid,
+            size,
+            detail,
+            mtime: i64::from(h.mtime),
+        });
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn backhand_agrees_on_our_images() {
+    let tree = rich_tree();
+    // backhand reads lzo only with a GPL feature.
+    for comp in ALL.into_iter().filter(|&c| c != Comp::Lzo) {
+        let image = encode(&tree, &SquashfsEncoder::new(comp));
+        let ours = listing::of_view(&read_bytes(image.clone()).unwrap().view()).unwrap();
+        assert_eq!(backhand_listing(&image), ours, "{comp:?}");
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rootforge-squashfs-read-{}-{name}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A source directory with every type, hard links, xattrs (a repeated
+/// value, which mksquashfs stores once and refers to out of line), a
+/// sparse file, duplicates, 32-bit owners and a directory needing an index.
+fn make_source(root: &Path) {
+    let w = |p: &str, data: &[u8]| fs::write(root.join(p), data).unwrap();
+    for d in ["etc", "dev", "many", "long", "hl", "d/e/f"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    w("etc/passwd", b"root:x:0:0::/:/bin/sh\n");
+    w("etc/dup", b"root:x:0:0::/:/bin/sh\n");
+    w("empty", b"");
+    w("exact", &b"0123456789abcdef".repeat(8192));
+    let mut big = noise(1_500_000, 5);
+    big.extend_from_slice(&b"tail".repeat(1000));
+    w("big", &big);
+    w("big-copy", &big);
+    // Data, a 2 MiB hole, data: holes for every block size.
+    let f = fs::File::create(root.join("sparse")).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&noise(5000, 3), 0).unwrap();
+    f.write_all_at(b"end", 5000 + (2 << 20)).unwrap();
+    drop(f);
+    w("hl/a", b"linked");
+    fs::hard_link(root.join("hl/a"), root.join("hl/b")).unwrap();
+    fs::hard_link(root.join("hl/a"), root.join("c-link")).unwrap();
+    std::os::unix::fs::symlink("etc/passwd", root.join("sym")).unwrap();
+    std::os::unix::fs::symlink("x".repeat(2000), root.join("longsym")).unwrap();
+    for i in 0..1500 {
+        w(
+            &format!("many/file-with-a-longish-name-{i:05}"),
+            format!("{i}\n").as_bytes(),
+        );
+    }
+    for i in 0..40 {
+        w(
+            &format!("long/{i:03}{}", "n".repeat(250)),
+            &vec![b'y'; i * 100],
+        );
+    }
+    let mknod = |p: &str, kind: &str, ma: u32, mi: u32| {
+        run(Command::new("mknod")
+            .arg(root.join(p))
+            .arg(kind)
+            .arg(ma.to_string())
+            .arg(mi.to_string()));
+    };
+    mknod("dev/null", "c", 1, 3);
+    mknod("dev/sda", "b", 8, 0);
+    mknod("dev/wide", "c", 0xfff, 0xf_ffff);
+    run(Command::new("mkfifo").arg(root.join("fifo")));
+    let sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    drop(sock);
+    for (p, uid, gid) in [
+        ("etc/passwd", 4_000_000_000u32, 7),
+        ("fifo", 1000, 1000),
+        ("sym", 5, 6),
+    ] {
+        std::os::unix::fs::lchown(root.join(p), Some(uid), Some(gid)).unwrap();
+    }
+    let big_value = vec![b'v'; 3000];
+    for (p, name, value) in [
+        ("etc/passwd", "user.mime", &b"text/plain"[..]),
+        (
+            "etc/passwd",
+            "security.capability",
+            b"\x01\0\0\x02\0\x20\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        ),
+        ("hl/a", "trusted.t", b"1"),
+        ("many", "user.big", &big_value),
+        ("exact", "user.big", &big_value),
+        ("etc", "user.big", &big_value),
+        ("sym", "trusted.s", b"on a symlink"),
+        (
+            "dev/null",
+            "security.selinux",
+            b"system_u:object_r:null_device_t:s0",
+        ),
+    ] {
+        xattr::set(root.join(p), name, value).unwrap();
+    }
+    fs::set_permissions(root.join("exact"), fs::Permissions::from_mode(0o4751)).unwrap();
+    fs::set_permissions(root.join("d/e"), fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+/// The source directory as a tree, read from the host.
+fn walk_source(root: &Path) -> Tree {
+    let md = fs::symlink_metadata(root).unwrap();
+    let meta_of = |md: &fs::Metadata| {
+        Meta::new(
+            (md.mode() & 0o7777) as u16,
+            md.uid(),
+            md.gid(),
+            Time::from_secs(md.mtime()),
+        )
+    };
+    let mut b = TreeBuilder::new(meta_of(&md));
+    let mut links: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut stack = vec![(root.to_path_buf(), Vec::<u8>::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let md = fs::symlink_metadata(&dir).unwrap();
+        let mut inode = Inode::dir(meta_of(&md));
+        add_xattrs(&mut inode, &dir);
+        b.insert(&rel, inode, Replace::Always).unwrap();
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let mut child = rel.clone();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(entry.file_name().as_encoded_bytes());
+            let md = fs::symlink_metadata(&path).unwrap();
+            let ft = md.file_type();
+            if ft.is_dir() {
+                stack.push((path, child));
+                continue;
+            }
+            if md.nlink() > 1 {
+                if let Some(first) = links.get(&md.ino()) {
+                    b.hard_link(&child, first).unwrap();
+                    continue;
+                }
+                links.insert(md.ino(), child.clone());
+            }
+            let rdev = md.rdev();
+            let (major, minor) = (
+                (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)) as u32,
+                ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32,
+            );
+            let content = if ft.is_file() {
+                Content::File(FileData::host(path.as_path(), md.len()))
+            } else if ft.is_symlink() {
+                Content::Symlink(
+                    fs::read_link(&path)
+                        .unwrap()
+                        .as_os_str()
+                        .as_encoded_bytes()
+                        .into(),
+                )
+            } else if ft.is_char_device() {
+                Content::CharDev { major, minor }
+            } else if ft.is_block_device() {
+                Content::BlockDev { major, minor }
+            } else if ft.is_fifo() {
+                Content::Fifo
+            } else {
+                Content::Socket
+            };
+            let mut inode = Inode::new(meta_of(&md), content);
+            add_xattrs(&mut inode, &path);
+            b.insert(&child, inode, Replace::Always).unwrap();
+        }
+    }
+    b.finish()
+}
+
+fn add_xattrs(inode: &mut Inode, path: &Path) {
+    for name in xattr::list(path).unwrap() {
+        let value = xattr::get(path, &name).unwrap().unwrap_or_default();
+        inode.set_xattr(name.as_encoded_bytes(), &value);
+    }
+}
+
+#[test]
+fn mksquashfs_images_read_back() {
+    let dir = scratch("mksquashfs");
+    let src = dir.join("src");
+    fs::create_dir(&src).unwrap();
+    make_source(&src);
+    let want = walk_source(&src);
+    assert!(!link_groups(&want.view()).is_empty());
+    assert!(xattrs(&want.view()).values().any(|x| x.len() == 2));
+    let image = dir.join("img");
+    for opts in [
+        &[][..],
+        &["-comp", "lzo"],
+        &["-comp", "xz", "-Xbcj", "x86"],
+        &["-comp", "lz4", "-Xhc"],
+        &["-comp", "zstd"],
+        &["-no-fragments"],
+        &["-always-use-fragments"],
+        &["-b", "4K"],
+        &["-b", "1M", "-comp", "zstd"],
+        &["-noI", "-noD", "-noF", "-noX", "-no-exports"],
+    ] {
+        run(Command::new("mksquashfs")
+            .arg(&src)
+            .arg(&image)
+            .args(["-noappend", "-quiet", "-no-progress"])
+            .args(opts));
+        let bytes = fs::read(&image).unwrap();
+        let got = read_bytes(bytes).unwrap_or_else(|e| panic!("{opts:?}: {e}"));
+        assert_same(&want, &got);
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads an image and, if that works, every file's contents: neither may
+/// panic.
+fn survive(image: Vec<u8>) {
+    if let Ok(tree) = read_bytes(image) {
+        let _ = listing::of_view(&tree.view());
+    }
+}
+
+/// A small image of every feature, for damaging.
+fn small_image(comp: Comp) -> Vec<u8> {
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+    let mut put = |path: &str, inode: Inode| {
+        b.insert(path.as_bytes(), inode, Replace::Always).unwrap();
+    };
+    put("a/b/file", file(0o644, b"hello ".repeat(2000)));
+    put("a/small", file(0o644, b"small".to_vec()));
+    put(
+        "s",
+        Inode::new(
+            meta(0o777, 0, 0, T0),
+            Content::Symlink(b"a/small"[..].into()),
+        ),
+    );
+    put(
+        "c",
+        Inode::new(
+            meta(0o600, 0, 0, T0),
+            Content::CharDev { major: 4, minor: 5 },
+        ),
+    );
+    put("p", Inode::new(meta(0o600, 0, 0, T0), Content::Fifo));
+    let mut sparse = vec![0u8; 9000];
+    sparse.extend_from_slice(b"x");
+    put("sparse", file(0o644, sparse));
+    for i in 0..40 {
+        put(
+            &format!("d/{i:02}{}", "z".repeat(200)),
+            file(0o644, vec![b'q'; i]),
+        );
+    }
+    b.hard_link(b"a/link", b"a/small").unwrap();
+    b.modify(b"a/small", &mut |i| i.set_xattr(b"user.k", b"v"))
+        .unwrap();
+    b.modify(b"d", &mut |i| i.set_xattr(b"trusted.big", &[7; 9000]))
+        .unwrap();
+    let tree = b.finish();
+    encode(
+        &tree,
+        &SquashfsEncoder {
+            block_size: 4096,
+            exportable: true,
+            ..SquashfsEncoder::new(comp)
+        },
+    )
+}
+
+#[test]
+fn truncated_images_never_panic() {
+    for comp in ALL {
+        let image = small_image(comp);
+        let used = u64::from_le_bytes(image[40..48].try_into().unwrap()) as usize;
+        assert!(read_bytes(image.clone()).is_ok());
+        for len in (0..used).step_by(7).chain(used - 64..used) {
+            let cut = image[..len].to_vec();
+            let err = read_bytes(cut).unwrap_err();
+            assert!(matches!(err, Error::Malformed { .. }), "{len}: {err}");
+        }
+    }
+}
+
+#[test]
+fn flipped_bits_never_panic() {
+    let mut x = 0x9e37_79b9u32;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    for comp in ALL {
+        let image = small_image(comp);
+        let used = u64::from_le_bytes(image[40..48].try_into().unwrap()) as usize;
+        for _ in 0..800 {
+            let mut bad = image.clone();
+            for _ in 0..=next() % 3 {
+                let at = next() as usize % used;
+                bad[at] ^= 1 << (next() % 8);
+            }
+            survive(bad);
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_data_block_fails_when_read() {
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+    b.insert(
+        b"f",
+        file(0o644, b"squash ".repeat(50_000)),
+        Replace::Always,
+    )
+    .unwrap();
+    let mut image = encode(&b.finish(), &SquashfsEncoder::new(Comp::Gzip));
+    // The first data block follows the superblock and the compressor
+    // options (at most 10 bytes); corrupt its middle.
+    image[96 + 40] ^= 0xff;
+    let tree = read_bytes(image).unwrap();
+    let v = tree.view();
+    let Content::File(data) = &v.inode(v.lookup(b"f").unwrap()).content else {
+        panic!("not a file");
+    };
+    let err = data.to_vec().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(
+        err.to_string().contains("squashfs block at byte 1"),
+        "{err}"
+    );
+}
+
+/// The superblock's table positions.
+fn table_start(image: &[u8], at: usize) -> usize {
+    u64::from_le_bytes(image[at..at + 8].try_into().unwrap()) as usize
+}
+
+/// A tree of empty directories as an uncompressed image, whose inodes are
+/// 32-byte basic directory inodes in post-order in the raw first block.
+fn dirs_image(paths: &[&str]) -> Vec<u8> {
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+    for p in paths {
+        b.insert(
+            p.as_bytes(),
+            Inode::dir(meta(0o755, 0, 0, T0)),
+            Replace::Always,
+        )
+        .unwrap();
+    }
+    encode(&b.finish(), &SquashfsEncoder::new(Comp::None))
+}
+
+fn malformed_reason(image: Vec<u8>) -> String {
+    match read_bytes(image) {
+        Err(Error::Malformed { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_directory_loop_is_refused() {
+    // Inodes: b, a, root. Pointing the empty a/b at the root's listing
+    // makes a loop, which shows as a listing read twice.
+    let mut image = dirs_image(&["a/b"]);
+    let record = |k: usize| table_start(&image, 64) + 2 + 32 * k;
+    let (b, root) = (record(0), record(2));
+    assert_eq!(&image[b + 12..b + 16], &1u32.to_le_bytes());
+    assert_eq!(&image[root + 12..root + 16], &3u32.to_le_bytes());
+    let root_listing = image[root + 16..root + 32].to_vec();
+    image[b + 16..b + 32].copy_from_slice(&root_listing);
+    let reason = malformed_reason(image);
+    assert!(
+        reason.contains("/a/b: directory listing") && reason.contains("overlaps another"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_directory_reached_twice_is_refused() {
+    // Inodes: a, x, c, root; c's listing (the first in the directory
+    // table) names x at inode offset 32. Pointing it at a links a twice.
+    let mut image = dirs_image(&["a", "c/x"]);
+    let entry = table_start(&image, 72) + 2 + 12;
+    assert_eq!(&image[entry..entry + 2], &32u16.to_le_bytes());
+    assert_eq!(&image[entry + 8..entry + 9], b"x");
+    image[entry..entry + 2].copy_from_slice(&0u16.to_le_bytes());
+    image[entry + 2..entry + 4].copy_from_slice(&(-1i16).to_le_bytes());
+    let reason = malformed_reason(image);
+    assert!(reason.contains("a directory is reached twice"), "{reason}");
+}
+
+#[test]
+fn a_lookup_table_block_used_twice_is_refused() {
+    // 600 files of 3000 bytes: one fragment each, in two metadata blocks
+    // of the fragment table. Repeating the first block's position would
+    // unpack it twice.
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+    for i in 0..600u32 {
+        let inode = file(0o644, noise(3000, 2 * i + 1));
+        b.insert(format!("f{i}").as_bytes(), inode, Replace::Always)
+            .unwrap();
+    }
+    let enc = SquashfsEncoder {
+        block_size: 4096,
+        ..SquashfsEncoder::new(Comp::Lz4)
+    };
+    let mut image = encode(&b.finish(), &enc);
+    assert_eq!(u32::from_le_bytes(image[16..20].try_into().unwrap()), 600);
+    let index = table_start(&image, 80);
+    let first = image[index..index + 8].to_vec();
+    assert!(read_bytes(image.clone()).is_ok());
+    image[index + 8..index + 16].copy_from_slice(&first);
+    let reason = malformed_reason(image);
+    assert!(reason.contains("overlaps or precedes"), "{reason}");
+}
+
+#[test]
+fn bad_superblocks_are_malformed() {
+    let image = small_image(Comp::Gzip);
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut bad = image.clone();
+        bad[at..at + bytes.len()].copy_from_slice(bytes);
+        read_bytes(bad).unwrap_err().to_string()
+    };
+    assert!(patched(0, b"hsqt").contains("no squashfs superblock"));
+    assert!(patched(28, &3u16.to_le_bytes()).contains("version 3.0"));
+    assert!(patched(12, &8192u32.to_le_bytes()).contains("block log 12"));
+    assert!(patched(12, &3000u32.to_le_bytes()).contains("block size 3000"));
+    assert!(patched(40, &u64::MAX.to_le_bytes()).contains("bytes used"));
+    assert!(patched(20, &9u16.to_le_bytes()).contains("unknown compressor id 9"));
+    assert!(patched(20, &2u16.to_le_bytes()).contains("lzma compression (id 2)"));
+    assert!(!is_squashfs(&image[..95]));
+    assert!(!is_squashfs(b"hsqs"));
+}
