@@ -1,7 +1,6 @@
 //! ext2/ext3/ext4 images end to end: e2fsck, our reader, debugfs, xattrs,
 //! and the errors for what does not fit.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -30,36 +29,6 @@ fn e2fsck_clean(image: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Name and value.
-type Pair = (Vec<u8>, Vec<u8>);
-
-/// Every path's xattrs, by our readers.
-fn xattrs(tree: &rootforge::common::Tree) -> BTreeMap<Vec<u8>, Vec<Pair>> {
-    let view = tree.view();
-    view.sorted_entries()
-        .iter()
-        .filter_map(|e| {
-            let x = &view.inode(e.ino).xattrs;
-            (!x.is_empty()).then(|| {
-                let list = x
-                    .iter()
-                    .map(|x| (x.name.to_vec(), x.value.to_vec()))
-                    .collect();
-                (e.path.to_vec(), list)
-            })
-        })
-        .collect()
-}
-
-fn tar_tree(input: &Path) -> rootforge::common::Tree {
-    let data: rootforge::common::Backing = Arc::new(std::fs::read(input).unwrap());
-    let opts = rootforge::tar::ReadOptions {
-        implicit_dir: rootforge::common::Meta::new(0o755, 0, 0, Default::default()),
-        clamp_mtime: None,
-    };
-    rootforge::tar::read(data, &opts).unwrap().tree
 }
 
 /// Each variant at 1 KiB and 4 KiB blocks, on the corner cases and the

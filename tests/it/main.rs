@@ -8,6 +8,7 @@ mod images;
 mod input;
 mod iso;
 mod output_faults;
+mod squashfs;
 mod tables;
 mod util;
 mod vm;

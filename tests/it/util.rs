@@ -126,3 +126,34 @@ pub fn assert_same(what: &str, expected: &[String], actual: &[String]) {
         diff(expected, actual)
     );
 }
+
+/// Name and value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Every path's xattrs, as one of our readers gives them.
+pub fn xattrs(tree: &rootforge::common::Tree) -> std::collections::BTreeMap<Vec<u8>, Vec<Pair>> {
+    let view = tree.view();
+    view.sorted_entries()
+        .iter()
+        .filter_map(|e| {
+            let x = &view.inode(e.ino).xattrs;
+            (!x.is_empty()).then(|| {
+                let list = x
+                    .iter()
+                    .map(|x| (x.name.to_vec(), x.value.to_vec()))
+                    .collect();
+                (e.path.to_vec(), list)
+            })
+        })
+        .collect()
+}
+
+/// The input tarball as our tar reader gives it.
+pub fn tar_tree(input: &std::path::Path) -> rootforge::common::Tree {
+    let data: rootforge::common::Backing = std::sync::Arc::new(std::fs::read(input).unwrap());
+    let opts = rootforge::tar::ReadOptions {
+        implicit_dir: rootforge::common::Meta::new(0o755, 0, 0, Default::default()),
+        clamp_mtime: None,
+    };
+    rootforge::tar::read(data, &opts).unwrap().tree
+}
