@@ -42,10 +42,42 @@ pub enum Command {
     /// Print one line per entry of an image: type, mode, uid, gid, size,
     /// sha256 / link target / device numbers, mtime and path.
     Inspect {
-        /// An image rootforge can read back (cpio or tar, optionally
-        /// compressed or U-Boot wrapped).
+        /// An image rootforge can read back (cpio, tar, squashfs, ext2/3/4
+        /// or iso9660; cpio, tar and ext optionally compressed or U-Boot
+        /// wrapped).
         image: PathBuf,
     },
+    /// Build the images a Buildroot configuration enables, from its target
+    /// directory, as Buildroot names them (no fakeroot, no host tools).
+    Buildroot(BuildrootArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Reads BR2_TARGET_ROOTFS_{CPIO,TAR,SQUASHFS,EXT2,ISO9660}* (compression, sizes,\nlabels, block sizes), the device, permission and users tables, the systemd\nsteps and BR2_ARCH, and runs the equivalent `rootforge build` (--print shows it)."
+)]
+pub struct BuildrootArgs {
+    /// Buildroot's .config, or any file in its syntax.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The target directory (output/target), owned by the build user.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: PathBuf,
+    /// Where the images go (Buildroot's output/images).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Buildroot's top directory, which table paths are relative to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub topdir: PathBuf,
+    /// Worker threads [default: number of cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the equivalent `rootforge build` command and exit.
+    #[arg(long)]
+    pub print: bool,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Sets of defaults applied in one switch.
@@ -378,6 +410,62 @@ pub fn source_date_epoch() -> Result<Option<i64>> {
             .map(Some)
             .with_context(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds")),
         Err(_) => Ok(None),
+    }
+}
+
+/// Runs `rootforge buildroot`.
+pub fn buildroot(args: &BuildrootArgs) -> Result<()> {
+    use crate::buildroot::{Kconfig, plan, rename_ext};
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let plan = plan(
+        &Kconfig::parse(&text),
+        &args.target_dir,
+        &args.output,
+        &args.topdir,
+    )
+    .with_context(|| args.config.display().to_string())?;
+    let mut argv: Vec<std::ffi::OsString> = vec!["rootforge".into(), "build".into()];
+    argv.extend(plan.args.iter().cloned());
+    if let Some(j) = args.jobs {
+        argv.extend(["-j".into(), j.to_string().into()]);
+    }
+    if args.quiet {
+        argv.push("-q".into());
+    }
+    if args.print {
+        let words: Vec<String> = argv
+            .iter()
+            .map(|a| shell_quote(&a.to_string_lossy()))
+            .collect();
+        println!("{}", words.join(" "));
+        return Ok(());
+    }
+    for what in &plan.ignored {
+        eprintln!("warning: {}: ignored {what}", args.config.display());
+    }
+    let Cli {
+        command: Command::Build(build_args),
+    } = Cli::try_parse_from(&argv).context("the configuration gives bad build options")?
+    else {
+        bail!("internal error: the translated command is not `build`");
+    };
+    build(*build_args)?;
+    if let Some(r) = &plan.ext_rename {
+        rename_ext(&args.output, r)?;
+    }
+    Ok(())
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,^+@".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -6,6 +6,7 @@
 //! outer `compress`ion, atomic output) → files. `cli` ties it to the
 //! command line.
 
+pub mod buildroot;
 pub mod cli;
 pub mod compress;
 #[cfg(feature = "arbitrary")]

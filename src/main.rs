@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => cli::build(*args),
         Command::Inspect { image } => cli::inspect(&image),
+        Command::Buildroot(args) => cli::buildroot(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
