@@ -49,6 +49,7 @@ need bsdtar libarchive-tools
 need gzip gzip
 need mksquashfs squashfs-tools
 need mke2fs e2fsprogs
+need xorriso xorriso
 need tar2sqfs squashfs-tools-ng
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
@@ -76,6 +77,16 @@ add_job gzip9        "gzip -9 -n (buildroot cpio)"    rf_cpio_gz rootfs.cpio.gz
 add_job rf_ext4      "rootforge ext4"                 rf_ext4    rootfs.ext4
 add_job br_ext4      "buildroot ext4 (extract + mke2fs -d)" rf_ext4 rootfs.ext4
 add_job mke2fs_ext4  "mke2fs -d (extracted tree)"     rf_ext4    rootfs.ext4
+# ISO9660 with Rock Ridge and Joliet.
+add_job rf_iso       "rootforge iso9660"              rf_iso     rootfs.iso9660
+add_job br_iso       "buildroot iso9660 (extract + xorriso)" rf_iso rootfs.iso9660
+add_job xorriso_iso  "xorriso -as mkisofs -R -J (extracted tree)" rf_iso rootfs.iso9660
+# Buildroot's whole image step on a target directory owned by the build
+# user, with a device table: five images (cpio+gzip, squashfs gzip, ext4,
+# iso9660, tar), Buildroot's way one after another, each on its own copy
+# of the tree under fakeroot (chown 0:0, the table, the tool).
+add_job rf_br5       "rootforge 5 images (buildroot)" rf_br5     ""
+add_job br_br5       "buildroot 5 images, one by one" rf_br5     ""
 # squashfs, 128 KiB blocks: mksquashfs reads the tree extracted beforehand
 # (as root, so owners are real), tar2sqfs the tarball.
 for c in gzip9 zstd15 xz lz4; do
@@ -99,6 +110,36 @@ br_mke2fs() {
 }
 job_br_ext4() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_mke2fs root rootfs.ext4'; }
 job_mke2fs_ext4() { br_mke2fs "$PREP/tree" rootfs.ext4; }
+job_rf_iso() { "$RF" build "$TARBALL" -o . -f iso9660; }
+br_xorriso() { xorriso -as mkisofs -quiet -J -R -o "$2" "$1" 2>/dev/null; }
+job_br_iso() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_xorriso root rootfs.iso9660'; }
+job_xorriso_iso() { br_xorriso "$PREP/tree" rootfs.iso9660; }
+job_rf_br5() {
+    "$RF" build "$PREP/target" -o . --profile buildroot -f cpio,squashfs,ext4,iso9660,tar \
+        --cpio-compress gzip --squashfs-level 9 --ext-size "${EXT_MIB}M" \
+        --device-table "$PREP/device_table.txt"
+}
+# makedevs' d and f lines, which are all Buildroot's default table holds.
+br_table() {
+    local name type mode uid gid rest
+    while read -r name type mode uid gid rest; do
+        case $name in '#'* | '') continue ;; esac
+        case $type in d) mkdir -p "$1$name" ;; f) [ -e "$1$name" ] || continue ;; *) continue ;; esac
+        chmod "$mode" "$1$name" && chown "$uid:$gid" "$1$name"
+    done <"$PREP/device_table.txt"
+}
+br_image() {
+    rm -rf copy && cp -a "$PREP/target" copy
+    fakeroot -- bash -c '. "$LIB" && chown -h -R 0:0 copy && br_table copy && '"$1"
+    rm -rf copy
+}
+job_br_br5() {
+    br_image 'br_cpio copy rootfs.cpio && gzip -9 -n -f rootfs.cpio'
+    br_image 'mksquashfs copy rootfs.squashfs -noappend -processors "$NPROC" -no-progress -quiet'
+    br_image 'br_mke2fs copy rootfs.ext4'
+    br_image 'br_xorriso copy rootfs.iso9660'
+    br_image 'br_tar copy rootfs.tar'
+}
 rf_sq() { "$RF" build "$TARBALL" -o . -f squashfs "$@"; }
 mksq() { mksquashfs "$PREP/tree" x.sqfs -processors "$NPROC" -no-progress -quiet "$@"; }
 t2s() { tar2sqfs -j "$NPROC" -q x.sqfs "$@" <"$TARBALL"; }
@@ -170,9 +211,9 @@ if [ -x "$RF" ]; then
 fi
 PREP=$WORK/prep
 LIB=$WORK/lib.sh
-declare -f br_extract br_cpio br_tar br_mke2fs >"$LIB"
+declare -f br_extract br_cpio br_tar br_mke2fs br_xorriso br_table >"$LIB"
 export TARBALL RF PREP LIB NPROC EXT_MIB
-export -f rf_sq mksq t2s br_mke2fs
+export -f rf_sq mksq t2s br_mke2fs br_xorriso br_image
 export -f "${SELECTED[@]/#/job_}"
 
 # --- header ----------------------------------------------------------------
@@ -202,7 +243,21 @@ mkdir "$PREP"
 if selected br_cpio_step || selected br_tar_step || selected gzip9; then
     (cd "$PREP" && fakeroot -s faked.state -- bash -c '. "$LIB" && br_extract root && br_cpio root rootfs.cpio')
 fi
-if [[ " ${SELECTED[*]} " == *" mksq_"* ]] || selected mke2fs_ext4; then
+if selected rf_br5 || selected br_br5; then
+    # Buildroot's output/target: owned by the build user; its default
+    # device table's permission lines.
+    mkdir "$PREP/target"
+    tar -xf "$TARBALL" --no-same-owner -C "$PREP/target"
+    chown -R 1000:1000 "$PREP/target"
+    printf '%s\n' '/dev d 755 0 0 - - - - -' '/tmp d 1777 0 0 - - - - -' \
+        '/etc d 755 0 0 - - - - -' '/root d 700 0 0 - - - - -' \
+        '/var/www d 755 33 33 - - - - -' '/etc/shadow f 600 0 0 - - - - -' \
+        '/etc/passwd f 644 0 0 - - - - -' '/etc/network/if-up.d d 755 0 0 - - - - -' \
+        '/etc/network/if-pre-up.d d 755 0 0 - - - - -' \
+        '/etc/network/if-down.d d 755 0 0 - - - - -' \
+        '/etc/network/if-post-down.d d 755 0 0 - - - - -' >"$PREP/device_table.txt"
+fi
+if [[ " ${SELECTED[*]} " == *" mksq_"* ]] || selected mke2fs_ext4 || selected xorriso_iso; then
     # The peers that read a directory get it extracted for real, untimed.
     [ "$(id -u)" -eq 0 ] || { echo "$0: mksquashfs jobs need root for real owners" >&2; exit 1; }
     (cd "$PREP" && br_extract tree)
