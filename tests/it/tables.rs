@@ -31,7 +31,7 @@ fn build_with_tables(out: &Path, users: &str, devices: &str) -> std::process::Ou
     std::fs::write(&d, devices).unwrap();
     rootforge()
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args(["build", "-q", "-f", "cpio,tar", "-o"])
+        .args(["build", "-q", "-f", "cpio,tar,squashfs,ext4,iso9660", "-o"])
         .arg(out)
         .arg(example_tar())
         .arg("--users-table")
@@ -52,9 +52,19 @@ fn users_devices_and_capabilities_reach_every_image() {
         "{}",
         String::from_utf8_lossy(&res.stderr)
     );
-    let cpio = inspect(&out.join("rootfs.cpio"));
     let tar = inspect(&out.join("rootfs.tar"));
-    assert_same("cpio and tar see the same tree", &tar, &cpio);
+    for image in [
+        "rootfs.cpio",
+        "rootfs.squashfs",
+        "rootfs.ext4",
+        "rootfs.iso9660",
+    ] {
+        let lines: Vec<String> = inspect(&out.join(image))
+            .into_iter()
+            .filter(|l| !l.ends_with(" /lost+found"))
+            .collect();
+        assert_same(&format!("{image} and tar see the same tree"), &tar, &lines);
+    }
     let line = |p: &str| {
         tar.iter()
             .find(|l| l.ends_with(&format!(" {p}")))
@@ -109,12 +119,39 @@ fn users_devices_and_capabilities_reach_every_image() {
         .args(["-n", "security.capability", "-e", "hex", "--absolute-names"])
         .arg(x.join("usr/bin/ping")));
     // v2, effective; permitted = CAP_NET_ADMIN (12) | CAP_NET_RAW (13).
+    const CAP_HEX: &str = "0100000200300000000000000000000000000000";
     assert!(
-        String::from_utf8_lossy(&cap)
-            .contains("security.capability=0x0100000200300000000000000000000000000000"),
+        String::from_utf8_lossy(&cap).contains(&format!("security.capability=0x{CAP_HEX}")),
         "{}",
         String::from_utf8_lossy(&cap)
     );
+    let cap_bytes: Vec<u8> = (0..CAP_HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&CAP_HEX[i..i + 2], 16).unwrap())
+        .collect();
+
+    // The same capability from squashfs (unsquashfs restores it) and ext4
+    // (debugfs reads it).
+    let y = tmp.path().join("y");
+    run(Command::new(require_tool("unsquashfs"))
+        .args(["-q", "-n", "-d"])
+        .arg(&y)
+        .arg(out.join("rootfs.squashfs")));
+    let cap = run(Command::new(require_tool("getfattr"))
+        .args(["-n", "security.capability", "-e", "hex", "--absolute-names"])
+        .arg(y.join("usr/bin/ping")));
+    assert!(
+        String::from_utf8_lossy(&cap).contains(&format!("security.capability=0x{CAP_HEX}")),
+        "squashfs: {}",
+        String::from_utf8_lossy(&cap)
+    );
+    let cap = run(Command::new(require_tool("debugfs"))
+        .args([
+            "-R",
+            "ea_get -f /dev/stdout /usr/bin/ping security.capability",
+        ])
+        .arg(out.join("rootfs.ext4")));
+    assert_eq!(cap, cap_bytes, "ext4: security.capability");
 }
 
 #[test]
