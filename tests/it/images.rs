@@ -191,7 +191,8 @@ fn output_is_identical_for_any_jobs_and_run() {
                 &out,
                 &[
                     "-f",
-                    "cpio,tar,squashfs,ext2,ext3,ext4",
+                    "cpio,tar,squashfs,ext2,ext3,ext4,iso9660",
+                    "--iso-zisofs",
                     "--compress",
                     comp,
                     "--compress-level",
