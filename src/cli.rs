@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use rootforge_common::{Encoder, Overlay, Time};
+use rootforge_common::{Content, Edit, Encoder, FileData, Inode, Overlay, Replace, Time};
 use serde::Deserialize;
 
 use crate::compress::Compression;
@@ -276,6 +276,20 @@ pub struct BuildArgs {
     /// Compress files with zisofs, which Linux reads transparently.
     #[arg(long, help_heading = "iso9660")]
     pub iso_zisofs: bool,
+    /// Buildroot's initrd layout: the ISO holds only boot/ with the kernel
+    /// (--iso-kernel), this run's cpio image as boot/initrd, the boot
+    /// loader files (--overlay iso9660:DIR) and the menu (--iso-boot-menu),
+    /// instead of the rootfs.
+    #[arg(long, help_heading = "iso9660", requires = "iso_kernel")]
+    pub iso_initrd: bool,
+    /// The kernel image for --iso-initrd, stored as boot/<its name>.
+    #[arg(long, value_name = "FILE", help_heading = "iso9660")]
+    pub iso_kernel: Option<PathBuf>,
+    /// A boot menu template SRC stored at DEST inside the ISO, with
+    /// __KERNEL_PATH__ and __INITRD_PATH__ replaced (e.g.
+    /// board/isolinux.cfg:isolinux/isolinux.cfg). Repeatable.
+    #[arg(long, value_name = "SRC:DEST", help_heading = "iso9660")]
+    pub iso_boot_menu: Vec<String>,
 }
 
 /// `--ext-size`.
@@ -604,8 +618,26 @@ pub fn build(args: BuildArgs) -> Result<()> {
         tweak_time,
     )?);
 
+    // In the initrd layout the ISO is made of the boot files and the cpio
+    // image, so it is built after the others; everything it reads is read
+    // now, so that a bad path fails before any image is written.
+    let initrd_iso = if args.iso_initrd && formats.contains(&Format::Iso9660) {
+        if !formats.contains(&Format::Cpio) {
+            bail!("--iso-initrd puts this run's cpio image in the ISO: add cpio to -f");
+        }
+        let dirs = overlay_dirs
+            .get(&Format::Iso9660)
+            .cloned()
+            .unwrap_or_default();
+        Some(IsoBoot::read(&args, &dirs, sde)?)
+    } else {
+        None
+    };
     let mut jobs_list = Vec::new();
     for &format in &formats {
+        if format == Format::Iso9660 && initrd_iso.is_some() {
+            continue;
+        }
         let icfg = cfg.images.get(format.name());
         let mut ov = Overlay::new(base.clone(), implicit);
         if buildroot {
@@ -703,7 +735,23 @@ pub fn build(args: BuildArgs) -> Result<()> {
     }
 
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let built = pool.install(|| pipeline::build(&base, &jobs_list, &out_dir, mode))?;
+    let mut built = pool.install(|| pipeline::build(&base, &jobs_list, &out_dir, mode))?;
+    if let Some(boot) = initrd_iso {
+        let iso = boot.build(&args, &built, sde).and_then(|(tree, job)| {
+            pool.install(|| pipeline::build(&tree, &[job], &out_dir, mode))
+                .map_err(anyhow::Error::from)
+        });
+        match iso {
+            Ok(b) => built.extend(b),
+            Err(e) => {
+                // Nothing is left behind when one image fails.
+                for (path, _) in built.iter().flat_map(|b| &b.files) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        }
+    }
     for b in &built {
         for w in &b.warnings {
             eprintln!("warning: {}: {w}", b.name);
@@ -724,6 +772,118 @@ pub fn build(args: BuildArgs) -> Result<()> {
         run_post_image(cmd, &image.0, &out_dir)?;
     }
     Ok(())
+}
+
+/// What the ISO's initrd layout holds besides the cpio image, read before
+/// any image is written.
+struct IsoBoot {
+    /// The kernel's name under boot/, and its data.
+    kernel: (Vec<u8>, FileData),
+    /// Menus: where, and the text with the paths put in.
+    menus: Vec<(Vec<u8>, Vec<u8>)>,
+    overlays: Vec<rootforge_common::Tree>,
+}
+
+impl IsoBoot {
+    fn read(args: &BuildArgs, overlay_dirs: &[PathBuf], sde: Option<i64>) -> Result<IsoBoot> {
+        let path = args
+            .iso_kernel
+            .as_deref()
+            .context("--iso-initrd needs --iso-kernel FILE")?;
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("--iso-kernel {}", path.display()))?
+            .len();
+        let name = path
+            .file_name()
+            .with_context(|| format!("--iso-kernel {}: not a file name", path.display()))?;
+        let name = std::os::unix::ffi::OsStrExt::as_bytes(name).to_vec();
+        let kernel_path = [&b"/boot/"[..], &name].concat();
+        let mut menus = Vec::new();
+        for spec in &args.iso_boot_menu {
+            let (src, dest) = spec
+                .split_once(':')
+                .with_context(|| format!("--iso-boot-menu {spec}: expected SRC:DEST"))?;
+            let text = std::fs::read(src).with_context(|| format!("--iso-boot-menu {src}"))?;
+            let text = replace(&text, b"__KERNEL_PATH__", &kernel_path);
+            let text = replace(&text, b"__INITRD_PATH__", b"/boot/initrd");
+            menus.push((dest.trim_start_matches('/').as_bytes().to_vec(), text));
+        }
+        let overlays = overlay_dirs
+            .iter()
+            .map(|d| {
+                overlay::read_overlay_dir(d, sde)
+                    .with_context(|| format!("overlay {}", d.display()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(IsoBoot {
+            kernel: (name, FileData::host(path, size)),
+            menus,
+            overlays,
+        })
+    }
+
+    /// The ISO's tree and job, with the cpio image just written as
+    /// boot/initrd.
+    fn build(
+        self,
+        args: &BuildArgs,
+        built: &[pipeline::Built],
+        sde: Option<i64>,
+    ) -> Result<(Arc<rootforge_common::Tree>, ImageJob)> {
+        let (initrd, size) = built
+            .iter()
+            .find(|b| b.name == "rootfs.cpio")
+            .and_then(|b| b.files.first())
+            .context("the cpio image for --iso-initrd was not built")?;
+        let time = Time::from_secs(sde.unwrap_or(0));
+        let meta = |perm| rootforge_common::Meta::new(perm, 0, 0, time);
+        let root = rootforge_common::TreeBuilder::new(meta(0o755)).finish();
+        let base = Arc::new(root);
+        let mut ov = Overlay::new(base.clone(), meta(0o755));
+        let file = |data| Inode::new(meta(0o644), Content::File(data));
+        let (name, kernel) = self.kernel;
+        ov.insert(
+            &[&b"boot/"[..], &name].concat(),
+            file(kernel),
+            Replace::Always,
+        )?;
+        ov.insert(
+            b"boot/initrd",
+            file(FileData::host(initrd.as_path(), *size)),
+            Replace::Always,
+        )?;
+        for extra in &self.overlays {
+            overlay::merge_tree(&mut ov, extra)?;
+        }
+        for (dest, text) in self.menus {
+            ov.insert(&dest, file(FileData::bytes(text)), Replace::Always)?;
+        }
+        let encoder = iso_encoder(args, &base, sde)?;
+        let job = ImageJob {
+            name: "rootfs.iso9660".to_owned(),
+            encoder: Box::new(encoder),
+            overlay: Some(ov),
+            compression: Compression::None,
+            level: None,
+            cut_anywhere: true,
+            keep_uncompressed: false,
+            uimage: None,
+        };
+        Ok((base, job))
+    }
+}
+
+/// `text` with every `from` replaced by `to`.
+fn replace(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Runs a post-image command as `sh -c CMD`, with the image's path as `$1`

@@ -79,3 +79,98 @@ fn names_linux_would_cut_are_refused() {
     );
     assert!(std::fs::read_dir(&out).map_or(true, |mut d| d.next().is_none()));
 }
+
+/// Buildroot's initrd layout: the ISO holds the kernel, this run's cpio
+/// image as boot/initrd, the boot loader files and the menu with its paths
+/// filled in, and nothing of the rootfs.
+#[test]
+fn initrd_layout_holds_the_boot_files_and_this_runs_cpio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kernel = tmp.path().join("bzImage");
+    std::fs::write(&kernel, b"not really a kernel").unwrap();
+    let menu = tmp.path().join("isolinux.cfg");
+    std::fs::write(
+        &menu,
+        "KERNEL __KERNEL_PATH__\nAPPEND initrd=__INITRD_PATH__\n",
+    )
+    .unwrap();
+    let loader = tmp.path().join("loader");
+    std::fs::create_dir_all(loader.join("isolinux")).unwrap();
+    std::fs::write(loader.join("isolinux/ldlinux.c32"), b"loader module").unwrap();
+    let out = tmp.path().join("out");
+    let common = [
+        "-f",
+        "cpio,iso9660",
+        "--cpio-compress",
+        "gzip",
+        "--iso-initrd",
+        "--iso-kernel",
+        kernel.to_str().unwrap(),
+        "--iso-boot-menu",
+        &format!("{}:isolinux/isolinux.cfg", menu.display()),
+        "--overlay",
+        &format!("iso9660:{}", loader.display()),
+    ];
+    build(&example_tar(), &out, &common);
+    let lines = inspect(&out.join("rootfs.iso9660"));
+    let paths: Vec<&str> = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/",
+            "/boot",
+            "/boot/bzImage",
+            "/boot/initrd",
+            "/isolinux",
+            "/isolinux/isolinux.cfg",
+            "/isolinux/ldlinux.c32"
+        ]
+    );
+    let cpio = std::fs::read(out.join("rootfs.cpio.gz")).unwrap();
+    let initrd = lines.iter().find(|l| l.ends_with(" /boot/initrd")).unwrap();
+    let want = format!(
+        " {} {} ",
+        cpio.len(),
+        rootforge::common::listing::sha256_hex(&cpio)
+    );
+    assert!(initrd.contains(&want), "{initrd} lacks{want}");
+    let data: rootforge::common::Backing =
+        std::sync::Arc::new(std::fs::read(out.join("rootfs.iso9660")).unwrap());
+    let tree = rootforge::iso9660::read(data).unwrap();
+    let view = tree.view();
+    let menu = view.lookup(b"isolinux/isolinux.cfg").unwrap();
+    let rootforge::common::Content::File(text) = &view.inode(menu).content else {
+        panic!("the menu is not a file");
+    };
+    assert_eq!(
+        text.to_vec().unwrap(),
+        b"KERNEL /boot/bzImage\nAPPEND initrd=/boot/initrd\n"
+    );
+
+    // Without the cpio image, or with a kernel that is not there: an
+    // error, and no image at all.
+    for (formats, kernel) in [
+        ("iso9660", kernel.to_str().unwrap()),
+        ("cpio,iso9660", "/no/such/kernel"),
+    ] {
+        let out = tmp.path().join("bad");
+        let mut args: Vec<&str> = common.to_vec();
+        args[1] = formats;
+        args[6] = kernel;
+        let res = rootforge()
+            .args(["build", "-q", "-o"])
+            .arg(&out)
+            .arg(example_tar())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!res.status.success(), "{formats} {kernel}");
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{formats} {kernel}: left {left:?}");
+    }
+}

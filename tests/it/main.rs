@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod boot;
+mod boot_iso;
 mod buildroot;
 mod ext;
 mod hostile;

@@ -1,0 +1,1 @@
+//! Booting a Debian kernel from our ISO9660 images.
