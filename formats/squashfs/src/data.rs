@@ -52,8 +52,9 @@ pub(crate) struct FileLayout {
 
 /// Cuts files into full blocks and packs small files into fragment blocks,
 /// next-fit in inode-table order; the tail end of a larger file goes into a
-/// fragment too with `always_fragments`, else it is a short last block (as
-/// mksquashfs does by default). A file with the same
+/// fragment too with `always_fragments` (stored once if another file ends
+/// the same way), else it is a short last block (as mksquashfs does by
+/// default). A file with the same
 /// bytes as an earlier one (same size and hash, then compared byte for
 /// byte) shares its blocks and fragment and is never compressed. The
 /// fragment jobs come after all the block jobs, whose count is returned.
@@ -82,6 +83,7 @@ pub(crate) fn layout<'v>(
         })
         .collect::<Result<_>>()?;
     let mut seen: HashMap<(u64, u64), Vec<(&'v FileData, FileLayout)>> = HashMap::new();
+    let mut seen_tails: HashMap<(usize, u64), Vec<(Piece<'v>, (u32, u32))>> = HashMap::new();
     let mut jobs = Vec::new();
     let mut layouts = Vec::with_capacity(nodes.len());
     let mut fragments: Vec<Vec<Piece<'v>>> = Vec::new();
@@ -130,27 +132,57 @@ pub(crate) fn layout<'v>(
             }));
             full += 1;
         } else if tail > 0 {
-            if filled + tail > block_size as usize {
-                fragments.push(std::mem::take(&mut filling));
-                filled = 0;
-            }
-            let index = u32::try_from(fragments.len()).map_err(|_| {
-                limit(
-                    &node.path,
-                    "fragment count",
-                    u64::from(u32::MAX) + 1,
-                    u64::from(u32::MAX),
-                )
-            })?;
-            // Below the block size, which is at most 1 MiB.
-            fragment = Some((index, filled as u32));
-            filling.push(Piece {
+            let piece = Piece {
                 data,
                 path: &node.path,
                 at: full * bs,
                 len: tail,
-            });
-            filled += tail;
+            };
+            // The tail end of a large file may equal one packed before
+            // (small files are whole-file duplicates, found above).
+            let tail_key = if full > 0 {
+                let bytes = read(&piece)?;
+                let mut h = DefaultHasher::new();
+                h.write(&bytes);
+                Some((tail, h.finish()))
+            } else {
+                None
+            };
+            let mut twin = None;
+            for (other, at) in tail_key
+                .and_then(|k| seen_tails.get(&k))
+                .into_iter()
+                .flatten()
+            {
+                if read(other)? == read(&piece)? {
+                    twin = Some(*at);
+                    break;
+                }
+            }
+            if twin.is_some() {
+                fragment = twin;
+            } else {
+                if filled + tail > block_size as usize {
+                    fragments.push(std::mem::take(&mut filling));
+                    filled = 0;
+                }
+                let index = u32::try_from(fragments.len()).map_err(|_| {
+                    limit(
+                        &node.path,
+                        "fragment count",
+                        u64::from(u32::MAX) + 1,
+                        u64::from(u32::MAX),
+                    )
+                })?;
+                // Below the block size, which is at most 1 MiB.
+                let at = (index, filled as u32);
+                fragment = Some(at);
+                filling.push(piece);
+                filled += tail;
+                if let Some(k) = tail_key {
+                    seen_tails.entry(k).or_default().push((piece, at));
+                }
+            }
         }
         let layout = FileLayout {
             first_job,

@@ -739,3 +739,44 @@ fn identical_files_are_stored_once() {
         "copies take only inode space, under the 4 KiB padding"
     );
 }
+
+/// With tail ends in fragments, a tail equal to one already packed is
+/// stored once: two files with different blocks but the same random tail
+/// take one tail's space, and both read back whole.
+#[test]
+fn identical_tail_ends_share_a_fragment() {
+    let tree = |same_tail: bool| {
+        let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
+        let tail = noise(3000, 11);
+        let other_tail = if same_tail {
+            tail.clone()
+        } else {
+            noise(3000, 12)
+        };
+        let a = [noise(4096, 13), tail].concat();
+        let c = [noise(4096, 14), other_tail].concat();
+        b.insert(b"a", file(0o644, a), Replace::Always).unwrap();
+        b.insert(b"c", file(0o644, c), Replace::Always).unwrap();
+        b.finish()
+    };
+    let enc = SquashfsEncoder {
+        block_size: 4096,
+        always_fragments: true,
+        pad: false,
+        ..SquashfsEncoder::new(Comp::Gzip)
+    };
+    let shared = encode(&tree(true), &enc);
+    let apart = encode(&tree(false), &enc);
+    assert!(
+        apart.len() >= shared.len() + 2900,
+        "shared {} apart {}",
+        shared.len(),
+        apart.len()
+    );
+    let back = crate::read(std::sync::Arc::new(shared)).unwrap();
+    let want = tree(true);
+    assert_eq!(
+        rootforge_common::listing::of_view(&back.view()).unwrap(),
+        rootforge_common::listing::of_view(&want.view()).unwrap()
+    );
+}
