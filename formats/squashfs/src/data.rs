@@ -40,6 +40,9 @@ pub(crate) struct Packed<'v> {
     pub(crate) bytes: Cow<'v, [u8]>,
 }
 
+/// A fragment block's index and an offset in it.
+type FragmentAt = (u32, u32);
+
 /// Where a regular file's bytes go. Files with the same contents share one.
 #[derive(Clone, Copy)]
 pub(crate) struct FileLayout {
@@ -47,7 +50,7 @@ pub(crate) struct FileLayout {
     pub(crate) first_job: usize,
     pub(crate) blocks: usize,
     /// Fragment index and the tail's offset in it.
-    pub(crate) fragment: Option<(u32, u32)>,
+    pub(crate) fragment: Option<FragmentAt>,
 }
 
 /// Cuts files into full blocks and packs small files into fragment blocks,
@@ -83,7 +86,7 @@ pub(crate) fn layout<'v>(
         })
         .collect::<Result<_>>()?;
     let mut seen: HashMap<(u64, u64), Vec<(&'v FileData, FileLayout)>> = HashMap::new();
-    let mut seen_tails: HashMap<(usize, u64), Vec<(Piece<'v>, (u32, u32))>> = HashMap::new();
+    let mut seen_tails: HashMap<(usize, u64), Vec<(Piece<'v>, FragmentAt)>> = HashMap::new();
     let mut jobs = Vec::new();
     let mut layouts = Vec::with_capacity(nodes.len());
     let mut fragments: Vec<Vec<Piece<'v>>> = Vec::new();
