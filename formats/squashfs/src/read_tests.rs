@@ -20,14 +20,7 @@ use crate::{Comp, SquashfsEncoder};
 
 const T0: i64 = 1_700_000_000;
 
-const ALL: [Comp; 6] = [
-    Comp::Gzip,
-    Comp::Lzo,
-    Comp::Xz,
-    Comp::Lz4,
-    Comp::Zstd,
-    Comp::None,
-];
+const ALL: [Comp; 6] = Comp::ALL;
 
 fn meta(perm: u16, uid: u32, gid: u32, sec: i64) -> Meta {
     Meta::new(perm, uid, gid, Time::from_secs(sec))
