@@ -16,7 +16,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -35,12 +35,12 @@ const INITRD_ALIGN: u64 = 512;
 
 /// The kernel and the harness initramfs, prepared once per test process.
 #[derive(Debug)]
-struct Harness {
-    kernel: PathBuf,
-    initramfs: PathBuf,
+pub struct Harness {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
 }
 
-fn harness() -> &'static Harness {
+pub fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
         // The script's default cache, so `.ci/run` prepares it ahead. The
@@ -203,32 +203,8 @@ fn boot(what: &str, initrd: &Path, disks: &[(&Path, &str)], work: &Path) -> VmOu
     }
     cmd.arg("-drive").arg(drive_arg(&out_disk, false));
 
-    let console_path = work.join("console.log");
-    let console = File::create(&console_path).expect("creating the console log");
-    let console_err = console.try_clone().expect("duplicating the console log");
     let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(console)
-        .stderr(console_err)
-        .spawn()
-        .expect("starting qemu-system-x86_64");
-    let console_text =
-        || String::from_utf8_lossy(&fs::read(&console_path).unwrap_or_default()).into_owned();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for qemu") {
-            break status;
-        }
-        if start.elapsed() > BOOT_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "vm: {what}: no power-off within {BOOT_TIMEOUT:?}; console:\n{}",
-                console_text()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, console) = run_qemu(&format!("vm: {what}"), &mut cmd, &work.join("console.log"));
     eprintln!(
         "vm: {what}: booted, listed and powered off in {:.1?}",
         start.elapsed()
@@ -252,7 +228,7 @@ fn boot(what: &str, initrd: &Path, disks: &[(&Path, &str)], work: &Path) -> VmOu
         "vm: {what}: {}\nkernel errors:\n{errors}log:\n{}\nconsole:\n{}",
         failure.as_deref().unwrap_or("the kernel reported errors"),
         out.text("log"),
-        console_text()
+        console
     );
 }
 
@@ -466,6 +442,39 @@ impl<'a> Cursor<'a> {
             Err(format!("trailing data at byte {}", self.pos))
         }
     }
+}
+
+/// Runs qemu with its console (stdout and stderr) in `console_path`,
+/// waits for it to power off, and gives its status and console; a guest
+/// still running after [`BOOT_TIMEOUT`] is killed and fails the test with
+/// its console.
+pub fn run_qemu(what: &str, cmd: &mut Command, console_path: &Path) -> (ExitStatus, String) {
+    let console = File::create(console_path).expect("creating the console log");
+    let console_err = console.try_clone().expect("duplicating the console log");
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(console_err)
+        .spawn()
+        .expect("starting qemu-system-x86_64");
+    let console_text =
+        || String::from_utf8_lossy(&fs::read(console_path).unwrap_or_default()).into_owned();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for qemu") {
+            break status;
+        }
+        if start.elapsed() > BOOT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what}: no power-off within {BOOT_TIMEOUT:?}; console:\n{}",
+                console_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, console_text())
 }
 
 /// The canonical listing of a host directory tree, as `lstat` sees it.
