@@ -175,6 +175,16 @@ fn walk<'a>(view: &View<'a>) -> Result<Vec<Dir<'a>>> {
                     NAME_MAX as u64,
                 ));
             }
+            // Linux's dev_t: a 12-bit major and a 20-bit minor, which is
+            // what PN can give it (see `susp::pn`).
+            if let Some((major, minor)) = view.inode(ino).rdev() {
+                if major > 0xfff {
+                    return Err(limit(&path, "device major", u64::from(major), 0xfff));
+                }
+                if minor > 0xf_ffff {
+                    return Err(limit(&path, "device minor", u64::from(minor), 0xf_ffff));
+                }
+            }
             let dir = if view.inode(ino).kind() == Kind::Dir {
                 if dirs.len() >= MAX_DIRS {
                     return Err(limit(

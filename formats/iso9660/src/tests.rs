@@ -1036,3 +1036,34 @@ fn reader_reads_what_xorriso_writes() {
     let want: Vec<Line> = listing_of(&tree).into_iter().filter(not_root).collect();
     assert_eq!(text(&got), text(&want));
 }
+
+/// Found by the roundtrip fuzzer: a device number beyond Linux's 12-bit
+/// major and 20-bit minor came back as another device; it is refused.
+#[test]
+fn device_numbers_linux_cannot_hold_are_refused() {
+    for (major, minor, what) in [
+        (0, 0x8000_0025, "device minor"),
+        (0x1000, 1, "device major"),
+    ] {
+        let mut b = TreeBuilder::new(meta(0o755, 0, 0, 1_500_000_000));
+        let dev = Inode::new(meta(0o600, 0, 0, 0), Content::BlockDev { major, minor });
+        b.insert(b"dev/x", dev, Replace::Always).unwrap();
+        let err = IsoEncoder::default().check(&b.finish().view()).unwrap_err();
+        assert!(
+            matches!(&err, rootforge_common::Error::Limit { what: w, path, .. } if *w == what && path == "/dev/x"),
+            "{err}"
+        );
+    }
+    let mut b = TreeBuilder::new(meta(0o755, 0, 0, 1_500_000_000));
+    let dev = Inode::new(
+        meta(0o600, 0, 0, 0),
+        Content::BlockDev {
+            major: 0xfff,
+            minor: 0xf_ffff,
+        },
+    );
+    b.insert(b"dev/x", dev, Replace::Always).unwrap();
+    let tree = b.finish();
+    let back = read(Arc::new(encode(&tree, &IsoEncoder::default()))).unwrap();
+    assert_eq!(listing_of(&back), listing_of(&tree));
+}
