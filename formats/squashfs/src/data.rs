@@ -75,11 +75,18 @@ pub(crate) fn layout<'v>(
             _ => None,
         })
         .collect();
+    // Only a file whose size another file shares can be a duplicate, so
+    // only those are read to be hashed (most sizes in a rootfs are unique).
+    let mut sizes: HashMap<u64, u32> = HashMap::new();
+    for data in files.iter().flatten() {
+        *sizes.entry(data.size()).or_default() += 1;
+    }
+    let shared = |data: &FileData| sizes.get(&data.size()).is_some_and(|&n| n > 1);
     let digests: Vec<Option<u64>> = files
         .par_iter()
         .zip(nodes)
         .map(|(file, node)| match file {
-            Some(data) if data.size() > 0 => digest(data)
+            Some(data) if data.size() > 0 && shared(data) => digest(data)
                 .map(Some)
                 .map_err(|e| Error::io(format!("reading {}", display_path(&node.path)), e)),
             _ => Ok(None),
