@@ -103,7 +103,9 @@ job_rf_cpio_gz() { "$RF" build "$TARBALL" -o . -f cpio --compress gzip; }
 job_bsdtar_newc() { bsdtar -cf x.cpio --format newc "@$TARBALL"; }
 NPROC=$(nproc)
 EXT_MIB=$(( $(stat -c %s -- "$TARBALL") * 13 / 10 / 1048576 + 1 ))
-job_rf_ext4() { "$RF" build "$TARBALL" -o . -f ext4 --ext-size "${EXT_MIB}M"; }
+# mke2fs's "small" type (under 512 MiB) has 1 KiB blocks; ours gets the same.
+EXT_BS=$([ "$EXT_MIB" -lt 512 ] && echo 1K || echo 4K)
+job_rf_ext4() { "$RF" build "$TARBALL" -o . -f ext4 --ext-size "${EXT_MIB}M" --ext-block-size "$EXT_BS"; }
 br_mke2fs() {
     mke2fs -q -t ext4 -d "$1" -N 0 -m 5 -L rootfs -I 256 -O ^64bit -E root_owner=0:0 \
         "$2" "${EXT_MIB}M"
@@ -116,7 +118,7 @@ job_br_iso() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_xorriso ro
 job_xorriso_iso() { br_xorriso "$PREP/tree" rootfs.iso9660; }
 job_rf_br5() {
     "$RF" build "$PREP/target" -o . --profile buildroot -f cpio,squashfs,ext4,iso9660,tar \
-        --cpio-compress gzip --squashfs-level 9 --ext-size "${EXT_MIB}M" \
+        --cpio-compress gzip --squashfs-level 9 --ext-size "${EXT_MIB}M" --ext-block-size "$EXT_BS" \
         --device-table "$PREP/device_table.txt"
 }
 # makedevs' d and f lines, which are all Buildroot's default table holds.
@@ -212,7 +214,7 @@ fi
 PREP=$WORK/prep
 LIB=$WORK/lib.sh
 declare -f br_extract br_cpio br_tar br_mke2fs br_xorriso br_table >"$LIB"
-export TARBALL RF PREP LIB NPROC EXT_MIB
+export TARBALL RF PREP LIB NPROC EXT_MIB EXT_BS
 export -f rf_sq mksq t2s br_mke2fs br_xorriso br_image
 export -f "${SELECTED[@]/#/job_}"
 
