@@ -10,6 +10,9 @@
 #   ONLY       space-separated job keys to run (default: all; see add_job)
 #   WORKDIR    scratch directory (default: a fresh one under ${TMPDIR:-/tmp});
 #              outputs can be a few times the tarball's size
+#   TSV        also append one tab-separated row per job to this file (key,
+#              name, reference key, median s, min s, peak RSS KiB, bytes);
+#              benches/peer-table.sh gathers several tarballs' rows this way
 #
 # Needs Debian's fakeroot, cpio, libarchive-tools (bsdtar), time, GNU tar and
 # gzip; missing ones are installed with apt-get when running as root.
@@ -51,6 +54,7 @@ need mksquashfs squashfs-tools
 need mke2fs e2fsprogs
 need xorriso xorriso
 need tar2sqfs squashfs-tools-ng
+need genext2fs genext2fs
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 # --- jobs ------------------------------------------------------------------
@@ -67,6 +71,7 @@ add_job rf_cpio      "rootforge cpio"                 rf_cpio    rootfs.cpio
 add_job rf_tar       "rootforge tar"                  rf_tar     rootfs.tar
 add_job rf_cpio_gz   "rootforge cpio+gzip"            rf_cpio_gz rootfs.cpio.gz
 add_job bsdtar_newc  "bsdtar newc"                    rf_cpio    x.cpio
+add_job bsdtar_tar   "bsdtar pax"                     rf_tar     x.tar
 add_job br_cpio      "buildroot cpio (extract + cpio)" rf_cpio   rootfs.cpio
 add_job br_cpio_step "buildroot cpio (cpio step)"     rf_cpio    rootfs.cpio
 add_job br_tar       "buildroot tar (extract + tar)"  rf_tar     rootfs.tar
@@ -77,6 +82,9 @@ add_job gzip9        "gzip -9 -n (buildroot cpio)"    rf_cpio_gz rootfs.cpio.gz
 add_job rf_ext4      "rootforge ext4"                 rf_ext4    rootfs.ext4
 add_job br_ext4      "buildroot ext4 (extract + mke2fs -d)" rf_ext4 rootfs.ext4
 add_job mke2fs_ext4  "mke2fs -d (extracted tree)"     rf_ext4    rootfs.ext4
+# ext2 at the same size: genext2fs reads the tarball itself.
+add_job rf_ext2      "rootforge ext2"                 rf_ext2    rootfs.ext2
+add_job genext2fs    "genext2fs -a (tarball)"         rf_ext2    x.ext2
 # ISO9660 with Rock Ridge and Joliet.
 add_job rf_iso       "rootforge iso9660"              rf_iso     rootfs.iso9660
 add_job br_iso       "buildroot iso9660 (extract + xorriso)" rf_iso rootfs.iso9660
@@ -101,6 +109,7 @@ job_rf_cpio() { "$RF" build "$TARBALL" -o . -f cpio; }
 job_rf_tar() { "$RF" build "$TARBALL" -o . -f tar; }
 job_rf_cpio_gz() { "$RF" build "$TARBALL" -o . -f cpio --compress gzip; }
 job_bsdtar_newc() { bsdtar -cf x.cpio --format newc "@$TARBALL"; }
+job_bsdtar_tar() { bsdtar -cf x.tar --format pax "@$TARBALL"; }
 NPROC=$(nproc)
 EXT_MIB=$(( $(stat -c %s -- "$TARBALL") * 13 / 10 / 1048576 + 1 ))
 # mke2fs's "small" type (under 512 MiB) has 1 KiB blocks; ours gets the same.
@@ -112,6 +121,14 @@ br_mke2fs() {
 }
 job_br_ext4() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_mke2fs root rootfs.ext4'; }
 job_mke2fs_ext4() { br_mke2fs "$PREP/tree" rootfs.ext4; }
+job_rf_ext2() { "$RF" build "$TARBALL" -o . -f ext2 --ext-size "${EXT_MIB}M" --ext-block-size "$EXT_BS"; }
+# As many inodes as members plus lost+found's room, Buildroot's old formula's spirit.
+EXT_INODES=$(( $(tar -tf "$TARBALL" | wc -l) + 400 ))
+job_genext2fs() {
+    local bs=$(( ${EXT_BS%K} * 1024 ))
+    genext2fs -B "$bs" -b $(( EXT_MIB * 1048576 / bs )) -N "$EXT_INODES" \
+        -m 5 -L rootfs -a "$TARBALL" x.ext2
+}
 job_rf_iso() { "$RF" build "$TARBALL" -o . -f iso9660; }
 br_xorriso() { xorriso -as mkisofs -quiet -J -R -o "$2" "$1" 2>/dev/null; }
 job_br_iso() { fakeroot -- bash -c '. "$LIB" && br_extract root && br_xorriso root rootfs.iso9660'; }
@@ -214,7 +231,7 @@ fi
 PREP=$WORK/prep
 LIB=$WORK/lib.sh
 declare -f br_extract br_cpio br_tar br_mke2fs br_xorriso br_table >"$LIB"
-export TARBALL RF PREP LIB NPROC EXT_MIB EXT_BS
+export TARBALL RF PREP LIB NPROC EXT_MIB EXT_BS EXT_INODES
 export -f rf_sq mksq t2s br_mke2fs br_xorriso br_image
 export -f "${SELECTED[@]/#/job_}"
 
@@ -236,7 +253,9 @@ fi
 echo "- peers: $(tar --version | head -n1), $(cpio --version | head -n1)," \
     "$(bsdtar --version | cut -d' ' -f1-2), $(gzip --version | head -n1)," \
     "fakeroot $(fakeroot --version | awk '{print $NF}')," \
-    "$(mksquashfs -version | head -n1 | cut -d' ' -f1-3), $(tar2sqfs --version | head -n1)"
+    "$(mksquashfs -version | head -n1 | cut -d' ' -f1-3), $(tar2sqfs --version | head -n1)," \
+    "$(mke2fs -V 2>&1 | head -n1 | cut -d' ' -f1-2), genext2fs $(genext2fs -V 2>&1 | awk '{print $NF; exit}')," \
+    "$(xorriso -version 2>/dev/null | head -n1 | cut -d' ' -f1-2)"
 echo
 
 # --- untimed preparation ---------------------------------------------------
@@ -309,6 +328,7 @@ echo "|---|---:|---:|---:|---:|---:|---|"
 for k in "${SELECTED[@]}"; do
     if [ -n "${FAILED[$k]:-}" ]; then
         echo "| ${NAME[$k]} | failed | | | | | |"
+        [ -z "${TSV:-}" ] || printf '%s\t%s\t%s\tfailed\t\t\t\n' "$k" "${NAME[$k]}" "${REF[$k]}" >>"$TSV"
         continue
     fi
     ref=${REF[$k]}
@@ -324,6 +344,10 @@ for k in "${SELECTED[@]}"; do
     printf '| %s | %.3f | %.3f | %.1f | %s | %s | %s |\n' "${NAME[$k]}" "${MED[$k]}" \
         "$(minimum <<<"${WALL[$k]}")" "$(awk -v k="$(maximum <<<"${RSS[$k]}")" 'BEGIN {print k / 1024}')" \
         "$size" "$ratio" "$refname"
+    if [ -n "${TSV:-}" ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "${NAME[$k]}" "$ref" "${MED[$k]}" \
+            "$(minimum <<<"${WALL[$k]}")" "$(maximum <<<"${RSS[$k]}")" "$size" >>"$TSV"
+    fi
 done
 echo
 echo "ratio = median / median of the reference job; peak RSS is the highest of the runs;"
