@@ -26,7 +26,15 @@ use rootforge_common::{Kind, display_path, escape_bytes};
 use crate::util::{repo, require_tool};
 
 /// A boot that has not powered off by then fails with its console log.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a guest may run; `ROOTFORGE_BOOT_TIMEOUT` (seconds) raises it
+/// for big inputs such as `ROOTFORGE_TINY=minbase.tar`.
+fn boot_timeout() -> Duration {
+    let secs = std::env::var("ROOTFORGE_BOOT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    Duration::from_secs(secs)
+}
 /// The output disk; a sparse file, so its size costs nothing.
 const OUT_DISK_BYTES: u64 = 1 << 30;
 /// Each archive of the initramfs starts on this boundary (zeros between
@@ -446,11 +454,12 @@ impl<'a> Cursor<'a> {
 
 /// Runs qemu with its console (stdout and stderr) in `console_path`,
 /// waits for it to power off, and gives its status and console; a guest
-/// still running after [`BOOT_TIMEOUT`] is killed and fails the test with
+/// still running after [`boot_timeout`] is killed and fails the test with
 /// its console.
 pub fn run_qemu(what: &str, cmd: &mut Command, console_path: &Path) -> (ExitStatus, String) {
     let console = File::create(console_path).expect("creating the console log");
     let console_err = console.try_clone().expect("duplicating the console log");
+    let timeout = boot_timeout();
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -464,11 +473,11 @@ pub fn run_qemu(what: &str, cmd: &mut Command, console_path: &Path) -> (ExitStat
         if let Some(status) = child.try_wait().expect("waiting for qemu") {
             break status;
         }
-        if start.elapsed() > BOOT_TIMEOUT {
+        if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "{what}: no power-off within {BOOT_TIMEOUT:?}; console:\n{}",
+                "{what}: no power-off within {timeout:?}; console:\n{}",
                 console_text()
             );
         }

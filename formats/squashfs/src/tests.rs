@@ -13,13 +13,13 @@ use rootforge_common::{
 
 use crate::{Bcj, Comp, SquashfsEncoder};
 
-const T0: i64 = 1_700_000_000;
+pub(crate) const T0: i64 = 1_700_000_000;
 
-fn meta(perm: u16, uid: u32, gid: u32, sec: i64) -> Meta {
+pub(crate) fn meta(perm: u16, uid: u32, gid: u32, sec: i64) -> Meta {
     Meta::new(perm, uid, gid, Time::from_secs(sec))
 }
 
-fn file(perm: u16, bytes: Vec<u8>) -> Inode {
+pub(crate) fn file(perm: u16, bytes: Vec<u8>) -> Inode {
     Inode::new(
         meta(perm, 0, 0, T0 + 60),
         Content::File(FileData::bytes(bytes)),
@@ -27,7 +27,7 @@ fn file(perm: u16, bytes: Vec<u8>) -> Inode {
 }
 
 /// Bytes no compressor can shrink.
-fn noise(len: usize, seed: u32) -> Vec<u8> {
+pub(crate) fn noise(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
@@ -42,6 +42,11 @@ fn noise(len: usize, seed: u32) -> Vec<u8> {
 /// Every inode type, hard links, holes, block-sized and empty files, a
 /// 1000-entry directory and one whose listing needs an extended inode.
 fn sample_tree() -> Tree {
+    sample_builder().finish()
+}
+
+/// [`sample_tree`] before `finish`, for tests that add to it.
+pub(crate) fn sample_builder() -> TreeBuilder {
     let mut b = TreeBuilder::new(meta(0o755, 0, 0, T0));
     let mut put = |path: &str, inode: Inode| {
         b.insert(path.as_bytes(), inode, Replace::Always).unwrap();
@@ -168,7 +173,7 @@ fn sample_tree() -> Tree {
         })
         .unwrap();
     }
-    b.finish()
+    b
 }
 
 fn encode(tree: &Tree, enc: &SquashfsEncoder) -> Vec<u8> {
