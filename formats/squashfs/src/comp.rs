@@ -234,7 +234,12 @@ impl Codec {
     /// `data` compressed, or `None` if that would not make it smaller (the
     /// block is then stored raw).
     pub(crate) fn compress(&mut self, data: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        if self.settings.comp != Comp::None && incompressible(data) {
+        // Fast LZ4 gives up on random data sooner than the test would.
+        let gate = !matches!(
+            (self.settings.comp, self.settings.level),
+            (Comp::None | Comp::Lz4, 0)
+        );
+        if gate && incompressible(data) {
             return Ok(None);
         }
         let out = match self.settings.comp {
@@ -329,15 +334,23 @@ fn incompressible(data: &[u8]) -> bool {
     if data.len() < 4096 {
         return false;
     }
-    let mut counts = [0u32; 256];
-    for &b in data {
-        counts[usize::from(b)] += 1;
+    // Four tables, so runs of one byte value do not serialise the counting
+    // on one counter.
+    let mut tables = [[0u32; 256]; 4];
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        for (t, &b) in tables.iter_mut().zip(q) {
+            t[usize::from(b)] += 1;
+        }
     }
+    for &b in quads.remainder() {
+        tables[0][usize::from(b)] += 1;
+    }
+    let counts = (0..256).map(|i| tables.iter().map(|t| t[i]).sum::<u32>());
     let n = data.len() as f64;
     let entropy: f64 = counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
+        .filter(|&c| c > 0)
+        .map(|c| {
             let p = f64::from(c) / n;
             -p * p.log2()
         })
