@@ -201,7 +201,9 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "squashfs")]
     pub squashfs_extreme: bool,
     /// xz BCJ filters to try on each block, as mksquashfs -Xbcj takes them
-    /// (x86, powerpc, ia64, arm, armthumb, sparc; comma separated).
+    /// (x86, powerpc, ia64, arm, armthumb, sparc; comma separated). The
+    /// kernel that mounts the image needs each one's decoder
+    /// (CONFIG_XZ_DEC_*): give the target's architecture.
     #[arg(long, value_name = "LIST", help_heading = "squashfs", value_parser = rootforge_squashfs::Bcj::parse)]
     pub squashfs_bcj: Option<rootforge_squashfs::Bcj>,
     /// Leave out the NFS export table.
