@@ -559,3 +559,42 @@ fn iso_directory_loop() {
     }
     assert!(le64(&g.bytes, loopdir + 2) != le64(&g.bytes, outer + 2));
 }
+
+/// A zisofs file of 256 MiB of zeros takes a few KiB of image: `inspect`
+/// must not hold it unpacked (it held the whole file, 1 GiB for a 1 GiB
+/// file in a 184 KiB image, and as much again for every such file).
+#[test]
+fn iso_zisofs_expands_block_by_block() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    for name in ["zeros", "more-zeros"] {
+        std::fs::File::create(root.join(name))
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+    }
+    let out = tmp.path().join("out");
+    run(rootforge()
+        .args(["build", "-q", "-f", "iso9660", "--iso-zisofs", "-o"])
+        .arg(&out)
+        .arg(&root));
+    let image = std::fs::read(out.join("rootfs.iso9660")).unwrap();
+    assert!(
+        image.len() < 1 << 20,
+        "{} bytes: not compressed",
+        image.len()
+    );
+    let zeros = "a6d72ac7690f53be6ae46ba88506bd97302a093f7108472bd9efc3cefda06484";
+    let listing: Vec<String> = inspect(&out.join("rootfs.iso9660"));
+    for name in ["zeros", "more-zeros"] {
+        assert!(
+            listing
+                .iter()
+                .any(|l| l.contains(&format!(" 268435456 {zeros} ")) && l.ends_with(name)),
+            "{listing:?}"
+        );
+    }
+    // And through `inspect_broken`'s memory check, as an intact image.
+    inspect_broken("zisofs zeros", &image, &listing);
+}

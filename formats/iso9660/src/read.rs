@@ -420,12 +420,9 @@ impl Reader<'_> {
         };
         match zf {
             Some((shift, size)) => {
-                let stored = data
-                    .to_vec()
-                    .map_err(|e| Error::io("reading zisofs data", e))?;
-                let plain =
-                    zisofs::decompress(&stored, size, shift).map_err(|r| malformed(at, r))?;
-                Ok(FileData::bytes(plain))
+                let file = zisofs::Zisofs::open(data, size, shift).map_err(|r| malformed(at, r))?;
+                FileData::range(std::sync::Arc::new(file), 0, u64::from(size))
+                    .ok_or_else(|| malformed(at, "zisofs file size"))
             }
             None => Ok(data),
         }
