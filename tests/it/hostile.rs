@@ -63,7 +63,7 @@ fn mode(mut t: Ustar, perm: &[u8; 8]) -> Ustar {
 
 /// A rootforge run measured by `/usr/bin/time`: its output, peak RSS in KiB
 /// and wall time in seconds.
-fn measured(args: &[&std::ffi::OsStr]) -> (Output, u64, f64) {
+pub(crate) fn measured(args: &[&std::ffi::OsStr]) -> (Output, u64, f64) {
     let time = require_tool("time");
     let report = tempfile::NamedTempFile::new().unwrap();
     let start = Instant::now();
@@ -105,7 +105,7 @@ fn build(tar: &[u8], formats: &str) -> (tempfile::TempDir, Output, u64) {
     (dir, res, rss)
 }
 
-/// Builds cpio and tar images and expects an exit status of 1, nothing in
+/// Builds `formats` and expects an exit status of 1, nothing in
 /// the output directory and a peak RSS under `max_mib`. Returns stderr.
 fn fails(tar: &[u8], formats: &str, max_mib: u64) -> String {
     let (dir, res, rss) = build(tar, formats);
@@ -120,28 +120,63 @@ fn fails(tar: &[u8], formats: &str, max_mib: u64) -> String {
     stderr
 }
 
+/// Every format rootforge writes, as `-f` names them.
+const ALL: &str = "cpio,tar,squashfs,ext2,ext3,ext4,iso9660";
+
+/// Peak RSS allowed for a small crafted tarball and every image of it
+/// (7 MiB measured for a few entries: the ext3 and ext4 images, 4 MiB,
+/// are the largest); anything near this bound means a declared size was
+/// believed.
+const SMALL_MIB: u64 = 32;
+
 fn fails_with(tar: &[u8], expected: &[&str]) {
-    let err = fails(tar, "cpio,tar", 64);
+    let err = fails(tar, ALL, SMALL_MIB);
     for e in expected {
         assert!(err.contains(e), "{e:?} not in: {err}");
     }
 }
 
-/// Builds cpio and tar images and checks that both list exactly as the
-/// input does. Returns that listing.
+/// Builds every image and checks that each lists exactly as the input
+/// does. Returns that listing.
 fn faithful(tar: &[u8]) -> Vec<String> {
-    let (dir, res, _) = build(tar, "cpio,tar");
+    faithful_in(tar, ALL)
+}
+
+/// Builds `formats` and checks that each image lists exactly as the input
+/// does (ext images add `/lost+found`). Returns that listing.
+fn faithful_in(tar: &[u8], formats: &str) -> Vec<String> {
+    let (dir, res, rss) = build(tar, formats);
     assert!(
         res.status.success(),
         "{}",
         String::from_utf8_lossy(&res.stderr)
     );
+    assert!(
+        rss < SMALL_MIB << 10,
+        "peak RSS {rss} KiB over {SMALL_MIB} MiB"
+    );
     let expected = inspect(&dir.path().join("in.tar"));
-    for image in ["rootfs.cpio", "rootfs.tar"] {
-        let got = inspect(&dir.path().join("out").join(image));
-        assert_same(image, &expected, &got);
+    for format in formats.split(',') {
+        let image = format!("rootfs.{format}");
+        let got = inspect(&dir.path().join("out").join(&image));
+        assert_same(&image, &expected, &without_lost_found(format, got));
     }
     expected
+}
+
+/// An ext image's listing without the `/lost+found` mke2fs-style images
+/// always have; other listings unchanged.
+fn without_lost_found(format: &str, lines: Vec<String>) -> Vec<String> {
+    if !format.starts_with("ext") {
+        return lines;
+    }
+    let before = lines.len();
+    let rest: Vec<String> = lines
+        .into_iter()
+        .filter(|l| !l.ends_with(" /lost+found"))
+        .collect();
+    assert_eq!(rest.len() + 1, before, "{format}: no /lost+found");
+    rest
 }
 
 /// The listing line of `path`, if any.
@@ -294,33 +329,55 @@ fn ten_thousand_levels_deep() {
         .file("placeholder", b"deep")
         .finish();
 
-    // cpio names are at most 4095 bytes: the first directory over that.
-    // The bound is loose: every entry's full path is held while sorting,
-    // 10,000 paths of up to 20,000 bytes (about 100 MiB).
-    let err = fails(&tar, "cpio", 256);
-    // `d/d/…/d`: 4095 bytes, then 4097.
-    let first_too_long = format!("/{}", &dirs[..4097]);
+    // Every entry's full path is held while sorting: 10,000 paths of up to
+    // 20,000 bytes, about 100 MiB, and each image's plan its own copy.
+    // Formats that refuse stop at the first path over their limit.
+    //
+    // cpio names are at most 4095 bytes, the paths squashfs's reader
+    // follows 4096: `d/d/…/d` of 4097 bytes is the first over both.
+    let over_4096 = format!("/{}", &dirs[..4097]);
+    for (format, limit) in [
+        ("cpio", "name length is 4097, but cpio allows at most 4095"),
+        (
+            "squashfs",
+            "path length is 4097, but squashfs allows at most 4096",
+        ),
+    ] {
+        let err = fails(&tar, format, 256);
+        assert!(err.contains(&format!("{over_4096}: {limit}")), "{err}");
+    }
+    // iso9660's reader recurses, at most 1,024 directories deep.
+    let err = fails(&tar, "iso9660", 256);
+    let over_1024 = format!("/{}", &dirs[..2049]);
     assert!(
         err.contains(&format!(
-            "{first_too_long}: name length is 4097, but cpio allows at most 4095"
+            "{over_1024}: directory depth is 1025, but iso9660 allows at most 1024"
         )),
         "{err}"
     );
+    // All at once: one refusal is enough to leave nothing.
+    fails(&tar, ALL, 512);
 
-    let (dir, res, _) = build(&tar, "tar");
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let expected = inspect(&dir.path().join("in.tar"));
-    assert_eq!(expected.len(), 10_002, "root, 10,000 directories, the file");
-    assert!(line(&expected, &format!("/{deep}")).is_some());
-    assert_same(
-        "rootfs.tar",
-        &expected,
-        &inspect(&dir.path().join("out/rootfs.tar")),
-    );
+    let mut expected = None;
+    for (format, max_mib) in [("tar", 192), ("ext2", 384), ("ext3", 384), ("ext4", 384)] {
+        let (dir, res, rss) = build(&tar, format);
+        assert!(
+            res.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        eprintln!("10,000 levels: {format} peak RSS {} MiB", rss >> 10);
+        assert!(
+            rss < max_mib << 10,
+            "{format}: peak RSS {rss} KiB over {max_mib} MiB"
+        );
+        let expected = expected.get_or_insert_with(|| inspect(&dir.path().join("in.tar")));
+        assert_eq!(expected.len(), 10_002, "root, 10,000 directories, the file");
+        assert!(line(expected, &format!("/{deep}")).is_some());
+        let image = format!("rootfs.{format}");
+        let got = inspect(&dir.path().join("out").join(&image));
+        assert_same(&image, expected, &without_lost_found(format, got));
+    }
 }
 
 /// 1,000 directories of 1,000 empty files each.
@@ -346,11 +403,15 @@ fn a_million_entries() {
     let input = dir.path().join("million.tar");
     million_entries(&input);
     let out = dir.path().join("out");
+    // Two images at a time, whatever the machine: peak memory grows with
+    // the images in flight.
     let (res, rss, secs) = measured(&[
         "build".as_ref(),
         "-q".as_ref(),
+        "-j".as_ref(),
+        "2".as_ref(),
         "-f".as_ref(),
-        "cpio,tar".as_ref(),
+        ALL.as_ref(),
         "-o".as_ref(),
         out.as_os_str(),
         input.as_os_str(),
@@ -361,13 +422,15 @@ fn a_million_entries() {
         String::from_utf8_lossy(&res.stderr)
     );
     eprintln!(
-        "a million entries: cpio and tar built in {secs:.2} s, peak RSS {} MiB",
+        "a million entries: every image built in {secs:.2} s, peak RSS {} MiB",
         rss >> 10
     );
-    // About 200 bytes an entry for the tree and 100 more for each image's
-    // sorted path list (300 MiB for one image, 390 MiB for two); the input
-    // itself (512 MiB of headers) must not be held.
-    assert!(rss < 512 << 10, "peak RSS {rss} KiB over 512 MiB");
+    // Measured: 1.6 to 1.9 GiB. About 200 bytes an entry for the tree,
+    // 100 more for each image's sorted path list, and the ext images'
+    // inode tables (256 MiB each) and plans (about 1 KiB an entry while
+    // one is laid out, 1.1 GiB for ext4 alone); the input itself (512 MiB
+    // of headers) must not be held.
+    assert!(rss < 2560 << 10, "peak RSS {rss} KiB over 2.5 GiB");
 
     let entries = 1 + 1000 + 1_000_000;
     let cpio = inspect(&out.join("rootfs.cpio"));
@@ -375,8 +438,12 @@ fn a_million_entries() {
     let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     let want = format!("f 0644 0 0 0 {empty} 1740028160 /d999/f999");
     assert_eq!(cpio.last().map(String::as_str), Some(want.as_str()));
-    let tar = inspect(&out.join("rootfs.tar"));
-    assert!(cpio == tar, "cpio and tar listings differ");
+    // The ext images are not read back here: `inspect` loads an image
+    // whole, and these are 4 GiB sparse files (35 s and 4.4 GiB each).
+    for format in ["tar", "squashfs", "iso9660"] {
+        let got = inspect(&out.join(format!("rootfs.{format}")));
+        assert!(cpio == got, "cpio and {format} listings differ");
+    }
 }
 
 #[test]
@@ -396,8 +463,17 @@ fn every_byte_in_names() {
     t = raw(t, b"placeholder", b'0', b"all", b"");
     // And as a symlink target.
     t = pax(t, &[(b"linkpath", &bytes)]);
-    let listing = faithful(&raw(t, b"n/link", b'2', b"", b"placeholder").finish());
+    let tar = raw(t, b"n/link", b'2', b"", b"placeholder").finish();
+    let listing = faithful_in(&tar, "cpio,tar,squashfs,ext2,ext3,ext4");
     assert_eq!(listing.len(), 2 + bytes.len() + 2);
+    // Linux cuts Rock Ridge names at 253 bytes: iso9660 refuses the 254-byte
+    // name of every byte.
+    let err = fails(&tar, "iso9660", SMALL_MIB);
+    assert!(
+        err.contains("/n/\\x01\\x02")
+            && err.contains("name length is 254, but iso9660 allows at most 253"),
+        "{err}"
+    );
     for probe in [
         "/n/\\x0a", "/n/\\x80", "/n/\\xff", "/n/\\x5c", "/n/ ", "/n/...",
     ] {

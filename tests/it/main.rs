@@ -3,7 +3,9 @@
 mod bad_input;
 mod boot;
 mod boot_iso;
+mod broken_images;
 mod buildroot;
+mod exit_status;
 mod ext;
 mod hostile;
 mod images;

@@ -86,18 +86,35 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Every format rootforge writes.
+const ALL: &str = "cpio,tar,squashfs,ext2,ext3,ext4,iso9660";
+
 #[test]
 fn full_disk() {
     let src = tempfile::tempdir().unwrap();
     let input = tarball_with(src.path(), 4 << 20);
     let disk = Mount::tmpfs("size=1m");
-    let err = failed(&build(&input, disk.path(), "cpio,tar"));
+    let err = failed(&build(&input, disk.path(), ALL));
     assert!(err.contains("No space left on device"), "{err}");
-    assert!(
-        err.contains("rootfs.cpio") || err.contains("rootfs.tar"),
-        "{err}"
-    );
+    assert!(err.contains("rootfs."), "{err}");
     assert_eq!(names_in(disk.path()), Vec::<String>::new());
+}
+
+/// Each format alone, with the disk full halfway through its image: a 4
+/// MiB incompressible file and 2 MiB of room, so the failure comes after
+/// the first megabytes are written (squashfs before its superblock, ext
+/// after sparse skips, iso9660 in its file data).
+#[test]
+fn full_disk_in_the_middle_of_each_image() {
+    let src = tempfile::tempdir().unwrap();
+    let input = tarball_with(src.path(), 4 << 20);
+    for format in ALL.split(',') {
+        let disk = Mount::tmpfs("size=2m");
+        let err = failed(&build(&input, disk.path(), format));
+        assert!(err.contains("No space left on device"), "{format}: {err}");
+        assert!(err.contains(&format!("rootfs.{format}")), "{format}: {err}");
+        assert_eq!(names_in(disk.path()), Vec::<String>::new(), "{format}");
+    }
 }
 
 #[test]
@@ -121,20 +138,45 @@ fn full_disk_after_one_image_fits() {
     assert_eq!(names_in(disk.path()), ["rootfs.cpio"]);
 }
 
+/// Room for the squashfs image (600 KiB, incompressible) but not for it
+/// and an ext4 image as well: whichever is written first, neither stays.
+#[test]
+fn full_disk_after_a_squashfs_image_fits() {
+    let src = tempfile::tempdir().unwrap();
+    let input = tarball_with(src.path(), 600 << 10);
+    let disk = Mount::tmpfs("size=1m");
+    let err = failed(&build(&input, disk.path(), "squashfs,ext4,iso9660"));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(names_in(disk.path()), Vec::<String>::new());
+
+    let ok = build(&input, disk.path(), "squashfs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(names_in(disk.path()), ["rootfs.squashfs"]);
+}
+
 #[test]
 fn read_only_output_directory() {
     let src = tempfile::tempdir().unwrap();
     let input = tarball_with(src.path(), 4 << 10);
     // Root ignores permission bits, so a read-only mount it is.
     let ro = Mount::tmpfs("ro,size=1m");
-    let err = failed(&build(&input, ro.path(), "cpio,tar"));
-    assert!(err.contains("Read-only file system"), "{err}");
-    assert!(err.contains(&ro.path().display().to_string()), "{err}");
-    assert_eq!(names_in(ro.path()), Vec::<String>::new());
+    for formats in std::iter::once(ALL).chain(ALL.split(',')) {
+        let err = failed(&build(&input, ro.path(), formats));
+        assert!(err.contains("Read-only file system"), "{formats}: {err}");
+        assert!(
+            err.contains(&ro.path().display().to_string()),
+            "{formats}: {err}"
+        );
+        assert_eq!(names_in(ro.path()), Vec::<String>::new());
+    }
 
     // A missing output directory under it cannot be created either.
     let sub = ro.path().join("images");
-    let err = failed(&build(&input, &sub, "cpio"));
+    let err = failed(&build(&input, &sub, ALL));
     assert!(
         err.contains("Read-only file system") && err.contains("images"),
         "{err}"
@@ -147,24 +189,33 @@ fn output_path_is_a_file() {
     let input = tarball_with(dir.path(), 4 << 10);
     let file = dir.path().join("images");
     std::fs::write(&file, b"precious").unwrap();
-    let err = failed(&build(&input, &file, "cpio,tar"));
-    assert!(err.contains(&file.display().to_string()), "{err}");
-    assert_eq!(std::fs::read(&file).unwrap(), b"precious");
-    assert_eq!(names_in(dir.path()), ["images", "in.tar"]);
+    for formats in std::iter::once(ALL).chain(ALL.split(',')) {
+        let err = failed(&build(&input, &file, formats));
+        assert!(
+            err.contains(&file.display().to_string()),
+            "{formats}: {err}"
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+        assert_eq!(names_in(dir.path()), ["images", "in.tar"]);
+    }
 }
 
 #[test]
 fn image_name_taken_by_a_directory() {
-    // rootfs.tar cannot be renamed over a directory: rootfs.cpio must not
-    // be put in place either.
+    // One image cannot be renamed over a directory: no other image may be
+    // put in place either.
     let dir = tempfile::tempdir().unwrap();
     let input = tarball_with(dir.path(), 4 << 10);
-    let out = dir.path().join("out");
-    std::fs::create_dir_all(out.join("rootfs.tar/keep")).unwrap();
-    let err = failed(&build(&input, &out, "cpio,tar"));
-    assert!(err.contains("rootfs.tar"), "{err}");
-    assert_eq!(names_in(&out), ["rootfs.tar"]);
-    assert_eq!(names_in(&out.join("rootfs.tar")), ["keep"]);
+    for format in ALL.split(',') {
+        let out = dir.path().join("out");
+        let taken = format!("rootfs.{format}");
+        std::fs::create_dir_all(out.join(&taken).join("keep")).unwrap();
+        let err = failed(&build(&input, &out, ALL));
+        assert!(err.contains(&taken), "{err}");
+        assert_eq!(names_in(&out), [taken.as_str()]);
+        assert_eq!(names_in(&out.join(&taken)), ["keep"]);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }
 
 #[test]
@@ -181,6 +232,26 @@ fn one_image_refused_leaves_nothing() {
     let err = failed(&build(&root, &out, "cpio,tar"));
     assert!(
         err.contains("rootfs.cpio") && err.contains("/var/big") && err.contains("5368709120"),
+        "{err}"
+    );
+    if out.exists() {
+        assert_eq!(names_in(&out), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn one_image_of_every_format_refused_leaves_nothing() {
+    // A 254-byte name: every format holds it but iso9660, whose Rock Ridge
+    // names Linux cuts at 253 bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "n".repeat(254);
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc").join(&name), b"long").unwrap();
+    let out = dir.path().join("out");
+    let err = failed(&build(&root, &out, ALL));
+    assert!(
+        err.contains("rootfs.iso9660") && err.contains(&name) && err.contains("253"),
         "{err}"
     );
     if out.exists() {

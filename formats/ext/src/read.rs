@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rootforge_common::{
     Backing, Content, Edit, Error, Extent, FileData, Inode, Kind, Meta, Replace, Result, Time,
-    Tree, TreeBuilder,
+    Tree, TreeBuilder, display_path,
 };
 
 use crate::disk::{
@@ -264,11 +264,30 @@ pub fn read(data: Backing) -> Result<Tree> {
     } else {
         usize::from(get16(sb, 0x58))
     };
-    if ipg == 0 || !(128..=bs as usize).contains(&isz) {
+    // The kernel's geometry checks: one bitmap block per group for blocks
+    // and for inodes, and as many inodes as the groups hold.
+    if ipg == 0 || ipg > bs * 8 || !(128..=bs as usize).contains(&isz) {
         return Err(bad(1024, "bad inode geometry"));
     }
-    let groups = inodes.div_ceil(ipg);
-    let desc = if get32(sb, 0x60) & INCOMPAT_64BIT != 0 {
+    let is_64bit = get32(sb, 0x60) & INCOMPAT_64BIT != 0;
+    let blocks_hi = if is_64bit { get32(sb, 0x150) } else { 0 };
+    let blocks = u64::from(get32(sb, 0x04)) | (u64::from(blocks_hi) << 32);
+    let bpg = u64::from(get32(sb, 0x20));
+    if bpg == 0 || bpg > bs * 8 {
+        return Err(bad(1024 + 0x20, "bad blocks per group"));
+    }
+    let groups = blocks
+        .checked_sub(u64::from(get32(sb, 0x14)))
+        .filter(|&n| n > 0)
+        .map(|n| n.div_ceil(bpg))
+        .ok_or_else(|| bad(1024 + 4, "block count below the first data block"))?;
+    if groups.checked_mul(ipg) != Some(inodes) {
+        return Err(bad(
+            1024,
+            format!("{inodes} inodes, but {groups} groups of {ipg} inodes"),
+        ));
+    }
+    let desc = if is_64bit {
         usize::from(get16(sb, 0xFE)).max(32)
     } else {
         32
@@ -297,6 +316,9 @@ pub fn read(data: Backing) -> Result<Tree> {
         .collect();
 
     let root_raw = img.inode(ROOT_INO)?;
+    if Kind::from_mode(u32::from(get16(root_raw, 0))) != Some(Kind::Dir) {
+        return Err(bad(0, "the root inode is not a directory"));
+    }
     let mut tree = TreeBuilder::new(meta_of(root_raw, isz));
     let mut root = Inode::dir(meta_of(root_raw, isz));
     for (n, v) in img.xattrs(root_raw)? {
@@ -344,7 +366,13 @@ pub fn read(data: Backing) -> Result<Tree> {
                 tree.insert(&child, inode, Replace::Always)?;
                 if is_dir {
                     if !seen_dirs.insert(ino) {
-                        return Err(bad(0, format!("directory inode {ino} linked twice")));
+                        return Err(bad(
+                            0,
+                            format!(
+                                "{}: directory inode {ino} linked twice (a loop or a linked directory)",
+                                display_path(&child)
+                            ),
+                        ));
                     }
                     stack.push((ino, child));
                 } else {

@@ -31,6 +31,9 @@ pub use read::{is_iso, read};
 const FORMAT: &str = "iso9660";
 /// The logical block size; every extent starts on one.
 const BLOCK: u64 = 2048;
+/// Directory nesting the reader follows (it recurses): the encoder refuses
+/// deeper trees rather than write an image the reader calls malformed.
+const MAX_DEPTH: usize = 1024;
 /// The largest extent of a multi-extent file: the largest multiple of the
 /// block size that a 32-bit length field holds.
 const MAX_EXTENT: u64 = 0xFFFF_F800;

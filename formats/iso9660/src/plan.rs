@@ -9,7 +9,7 @@ use rootforge_common::{Content, Error, FileData, InodeId, Kind, Result, Time, Vi
 
 use crate::names::{iso_cmp, iso_names, joliet_names};
 use crate::susp::{self, Areas};
-use crate::{BLOCK, IsoEncoder, MAX_EXTENT, blocks, limit, overflow, time, zisofs};
+use crate::{BLOCK, IsoEncoder, MAX_DEPTH, MAX_EXTENT, blocks, limit, overflow, time, zisofs};
 
 /// The longest Rock Ridge name Linux reads whole: its isofs stops adding
 /// `NM` parts once a name would reach 254 bytes, so a longer one would come
@@ -186,6 +186,16 @@ fn walk<'a>(view: &View<'a>) -> Result<Vec<Dir<'a>>> {
                 }
             }
             let dir = if view.inode(ino).kind() == Kind::Dir {
+                // One `/` per level: names hold none.
+                let depth = path.iter().filter(|&&c| c == b'/').count();
+                if depth > MAX_DEPTH {
+                    return Err(limit(
+                        &path,
+                        "directory depth",
+                        depth as u64,
+                        MAX_DEPTH as u64,
+                    ));
+                }
                 if dirs.len() >= MAX_DIRS {
                     return Err(limit(
                         &path,

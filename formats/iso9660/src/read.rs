@@ -6,16 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use rootforge_common::{
     Backing, Content, Edit, Error, Extent, FileData, Inode, Kind, Meta, Replace, Result, Time,
-    Tree, TreeBuilder,
+    Tree, TreeBuilder, display_path,
 };
 
 use crate::susp::pn_decode;
-use crate::{BLOCK, FORMAT, time, zisofs};
+use crate::{BLOCK, FORMAT, MAX_DEPTH, time, zisofs};
 
 /// Continuation areas followed per record, as Linux allows.
 const MAX_CE: usize = 32;
-/// Directory nesting followed before the image is called malformed.
-const MAX_DEPTH: usize = 1024;
 
 fn malformed(offset: u64, reason: impl Into<String>) -> Error {
     Error::malformed(FORMAT, offset, reason)
@@ -267,7 +265,13 @@ impl Reader<'_> {
             return Err(malformed(dir.at, "directories nest too deeply"));
         }
         if !self.visited.insert(dir.lba) {
-            return Err(malformed(dir.at, "directory loop"));
+            return Err(malformed(
+                dir.at,
+                format!(
+                    "{}: directory loop (its extent is already read)",
+                    display_path(&path)
+                ),
+            ));
         }
         let (ext, base) = self.dir_extent(dir)?;
         let buf = &ext[..];
@@ -416,12 +420,9 @@ impl Reader<'_> {
         };
         match zf {
             Some((shift, size)) => {
-                let stored = data
-                    .to_vec()
-                    .map_err(|e| Error::io("reading zisofs data", e))?;
-                let plain =
-                    zisofs::decompress(&stored, size, shift).map_err(|r| malformed(at, r))?;
-                Ok(FileData::bytes(plain))
+                let file = zisofs::Zisofs::open(data, size, shift).map_err(|r| malformed(at, r))?;
+                FileData::range(std::sync::Arc::new(file), 0, u64::from(size))
+                    .ok_or_else(|| malformed(at, "zisofs file size"))
             }
             None => Ok(data),
         }

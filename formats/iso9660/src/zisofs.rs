@@ -2,7 +2,10 @@
 //! `CONFIG_ZISOFS`: a 16-byte header, a table of block offsets, and one
 //! zlib stream per block; a block of zeros is stored as nothing.
 
+use std::io;
+
 use libdeflater::{CompressionLvl, Compressor, Decompressor};
+use rootforge_common::{Blob, FileData};
 
 use crate::{BLOCK, blocks};
 
@@ -49,52 +52,107 @@ pub(crate) fn compress(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Expands a zisofs file whose `ZF` entry says `size` bytes in
-/// 2^`shift`-byte blocks.
-pub(crate) fn decompress(stored: &[u8], size: u32, shift: u8) -> Result<Vec<u8>, String> {
-    if !(15..=17).contains(&shift) {
-        return Err(format!("zisofs block size 2^{shift} is not 2^15..2^17"));
-    }
-    if stored.get(..8) != Some(&MAGIC[..]) {
-        return Err("zisofs header magic is missing".to_owned());
-    }
-    let header = usize::from(stored.get(12).copied().unwrap_or(0)) * 4;
-    let bs = 1usize << shift;
-    let size = usize::try_from(size).map_err(|_| "zisofs size does not fit in memory")?;
-    let n = size.div_ceil(bs);
-    // The block table must be there before the output is allocated.
-    if header.saturating_add(n.saturating_add(1).saturating_mul(4)) > stored.len() {
-        return Err("zisofs block table runs past the data".to_owned());
-    }
-    let word = |i: usize| -> Result<usize, String> {
-        let at = header + i * 4;
+/// A zisofs file read back: its header and block table are checked when it
+/// is opened, each block is decompressed when a read touches it, so a small
+/// image claiming gigabytes of zeros costs nothing until they are read, and
+/// then one block at a time.
+pub(crate) struct Zisofs {
+    stored: FileData,
+    size: u64,
+    shift: u8,
+    /// Where each block's zlib stream starts in `stored`, and where the last
+    /// one ends.
+    table: Vec<u64>,
+}
+
+impl Zisofs {
+    pub(crate) fn open(stored: FileData, size: u32, shift: u8) -> Result<Zisofs, String> {
+        if !(15..=17).contains(&shift) {
+            return Err(format!("zisofs block size 2^{shift} is not 2^15..2^17"));
+        }
+        let mut head = [0u8; HEADER];
+        if stored.read_at(0, &mut head).is_err() || head[..8] != MAGIC {
+            return Err("zisofs header magic is missing".to_owned());
+        }
+        let header = u64::from(head[12]) * 4;
+        let blocks = u64::from(size).div_ceil(1 << shift);
+        // The table is in the image, so it costs no more than the image.
+        let table_len = (blocks + 1) * 4;
+        if header + table_len > stored.size() {
+            return Err("zisofs block table runs past the data".to_owned());
+        }
+        let mut raw = vec![0u8; table_len as usize];
         stored
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(|b| u32::from_le_bytes(b) as usize)
-            .ok_or_else(|| "zisofs block table runs past the data".to_owned())
-    };
-    let mut out = vec![0u8; size];
-    let mut dec = Decompressor::new();
-    for (i, dest) in out.chunks_mut(bs).enumerate().take(n) {
-        let (start, end) = (word(i)?, word(i + 1)?);
-        if start == end {
-            continue;
+            .read_at(header, &mut raw)
+            .map_err(|e| format!("zisofs block table: {e}"))?;
+        let table: Vec<u64> = raw
+            .chunks_exact(4)
+            .map(|w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
+            .collect();
+        if let Some(i) = table
+            .windows(2)
+            .position(|w| w[0] > w[1] || w[1] > stored.size())
+        {
+            return Err(format!("zisofs block {i} lies outside the file"));
         }
-        let src = stored
-            .get(start..end)
-            .ok_or_else(|| format!("zisofs block {i} lies outside the file"))?;
-        let got = dec
-            .zlib_decompress(src, dest)
-            .map_err(|e| format!("zisofs block {i}: {e}"))?;
-        if got != dest.len() {
-            return Err(format!(
-                "zisofs block {i} is {got} bytes short of {}",
-                dest.len()
-            ));
-        }
+        Ok(Zisofs {
+            stored,
+            size: u64::from(size),
+            shift,
+            table,
+        })
     }
-    Ok(out)
+}
+
+fn data_error(reason: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, reason)
+}
+
+impl Blob for Zisofs {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= self.size)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))?;
+        let bs = 1u64 << self.shift;
+        let mut dec = Decompressor::new();
+        let (mut src, mut block) = (Vec::new(), Vec::new());
+        let mut pos = offset;
+        while pos < end {
+            let (index, within) = (pos / bs, pos % bs);
+            // At most the block size, 128 KiB.
+            let block_len = (self.size - index * bs).min(bs) as usize;
+            let within = within as usize;
+            let n = (end - pos).min((block_len - within) as u64) as usize;
+            let at = (pos - offset) as usize;
+            let dst = &mut buf[at..at + n];
+            // `open` checked the table: one more word than blocks, in order,
+            // within the stored bytes.
+            let (start, stop) = (self.table[index as usize], self.table[index as usize + 1]);
+            if start == stop {
+                dst.fill(0);
+            } else {
+                src.resize((stop - start) as usize, 0);
+                self.stored.read_at(start, &mut src)?;
+                block.resize(block_len, 0);
+                let got = dec
+                    .zlib_decompress(&src, &mut block)
+                    .map_err(|e| data_error(format!("zisofs block {index}: {e}")))?;
+                if got != block_len {
+                    return Err(data_error(format!(
+                        "zisofs block {index} is {got} bytes short of {block_len}"
+                    )));
+                }
+                dst.copy_from_slice(&block[within..within + n]);
+            }
+            pos += n as u64;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +166,15 @@ mod tests {
         data.extend_from_slice(b"tail");
         let z = compress(&data).unwrap();
         assert!(z.len() < data.len() / 10);
-        assert_eq!(decompress(&z, data.len() as u32, SHIFT).unwrap(), data);
+        let stored = FileData::bytes(z);
+        let file = Zisofs::open(stored, data.len() as u32, SHIFT).unwrap();
+        let mut back = vec![1u8; data.len()];
+        file.read_at(0, &mut back).unwrap();
+        assert_eq!(back, data);
+        // A read across a block boundary, into a run of zeros.
+        let mut part = vec![1u8; 40_000];
+        file.read_at(90_000, &mut part).unwrap();
+        assert_eq!(part, data[90_000..130_000]);
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         let noise: Vec<u8> = (0..10_000)
             .map(|_| {

@@ -33,6 +33,9 @@ use rootforge_common::{Error, display_path};
 const FORMAT: &str = "squashfs";
 /// The longest name a directory entry holds (Linux's `NAME_MAX`).
 const NAME_MAX: usize = 255;
+/// The longest path (without its leading `/`) the reader follows: it bounds
+/// the walk's cost, so the encoder refuses what the reader would.
+const PATH_MAX: usize = 4096;
 /// No fragment, no xattr.
 const NONE32: u32 = u32::MAX;
 /// An inode type's extended form is its basic type plus this.

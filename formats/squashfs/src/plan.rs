@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rootforge_common::{Content, Error, Inode, InodeId, Result, View, display_path};
 
 use crate::xattr::Xattrs;
-use crate::{NAME_MAX, limit};
+use crate::{NAME_MAX, PATH_MAX, limit};
 
 /// The kernel rejects symlinks longer than a page; this is the smallest page.
 const SYMLINK_MAX: usize = 4096;
@@ -127,6 +127,14 @@ pub(crate) fn plan<'v>(view: &View<'v>) -> Result<Plan<'v>> {
                 "name length",
                 name.len() as u64,
                 NAME_MAX as u64,
+            ));
+        }
+        if path.len() > PATH_MAX {
+            return Err(limit(
+                &path,
+                "path length",
+                path.len() as u64,
+                PATH_MAX as u64,
             ));
         }
         let inode = view.inode(child);

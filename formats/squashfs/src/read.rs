@@ -22,7 +22,7 @@ use rootforge_common::{
     TreeBuilder, Xattr, display_path,
 };
 
-use crate::{EXTENDED, FORMAT, NONE32};
+use crate::{EXTENDED, FORMAT, NONE32, PATH_MAX};
 
 const MAGIC: u32 = 0x7371_7368;
 const SUPERBLOCK_SIZE: usize = 96;
@@ -39,8 +39,6 @@ const DIR_RUN: u32 = 256;
 const NAME_LEN: usize = 256;
 /// The kernel refuses symlinks longer than a page; this is the smallest.
 const SYMLINK_MAX: u32 = 4096;
-/// Longest path we build: bounds the depth of the walk and its cost.
-const PATH_MAX: usize = 4096;
 /// Memory the xz decoder may use: dictionaries are at most a block
 /// (1 MiB) in images the kernel reads; this leaves room for
 /// squashfs-tools' largest dictionary option and nothing hostile.
@@ -909,7 +907,10 @@ impl Reader {
                         if !dirs_seen.insert(e.inode) {
                             return Err(malformed(
                                 offset,
-                                "a directory is reached twice (a loop or a linked directory)",
+                                format!(
+                                    "{}: a directory is reached twice (a loop or a linked directory)",
+                                    display_path(&child)
+                                ),
                             ));
                         }
                         let mut inode = Inode::dir(raw.meta);
