@@ -20,6 +20,7 @@ mod dir;
 mod meta;
 mod plan;
 mod read;
+mod superblock;
 mod write;
 mod xattr;
 

@@ -22,10 +22,9 @@ use rootforge_common::{
     TreeBuilder, Xattr, display_path,
 };
 
+use crate::superblock::{MAGIC, SUPERBLOCK_SIZE, Superblock};
 use crate::{EXTENDED, FORMAT, NONE32, PATH_MAX};
 
-const MAGIC: u32 = 0x7371_7368;
-const SUPERBLOCK_SIZE: usize = 96;
 /// Uncompressed size of a metadata block.
 const META_SIZE: usize = 8192;
 /// Metadata block header bit: stored raw.
@@ -389,89 +388,57 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The superblock fields the reader uses.
-struct Superblock {
-    frag_count: u32,
-    compressor: u16,
-    block_size: u32,
-    id_count: u16,
-    root: u64,
-    bytes_used: u64,
-    id_table: u64,
-    xattr_table: u64,
-    inode_table: u64,
-    dir_table: u64,
-    frag_table: u64,
-    export_table: u64,
-}
-
-impl Superblock {
-    fn parse(b: &[u8], image_len: u64) -> Result<Superblock> {
-        if b.len() < SUPERBLOCK_SIZE || le32(b, 0) != MAGIC {
-            return Err(malformed(0, "no squashfs superblock (magic hsqs)"));
-        }
-        let (major, minor) = (le16(b, 28), le16(b, 30));
-        if (major, minor) != (4, 0) {
-            return Err(malformed(
-                28,
-                format!("version {major}.{minor}; only 4.0 is read"),
-            ));
-        }
-        let sb = Superblock {
-            block_size: le32(b, 12),
-            frag_count: le32(b, 16),
-            compressor: le16(b, 20),
-            id_count: le16(b, 26),
-            root: le64(b, 32),
-            bytes_used: le64(b, 40),
-            id_table: le64(b, 48),
-            xattr_table: le64(b, 56),
-            inode_table: le64(b, 64),
-            dir_table: le64(b, 72),
-            frag_table: le64(b, 80),
-            export_table: le64(b, 88),
-        };
-        let bs = sb.block_size;
-        if !bs.is_power_of_two() || !(4096..=1 << 20).contains(&bs) {
-            return Err(malformed(
-                12,
-                format!("block size {bs} (a power of two from 4 KiB to 1 MiB expected)"),
-            ));
-        }
-        let log = le16(b, 22);
-        if u32::from(log) != bs.trailing_zeros() {
-            return Err(malformed(
-                22,
-                format!("block log {log} does not match block size {bs}"),
-            ));
-        }
-        if sb.bytes_used < SUPERBLOCK_SIZE as u64 || sb.bytes_used > image_len {
-            return Err(malformed(
-                40,
-                format!(
-                    "{} bytes used, but the image holds {image_len}",
-                    sb.bytes_used
-                ),
-            ));
-        }
-        if sb.id_count == 0 {
-            return Err(malformed(26, "no uid/gid table entries"));
-        }
-        if sb.root & 0xffff >= META_SIZE as u64 {
-            return Err(malformed(32, "root inode offset past its metadata block"));
-        }
-        if !(sb.inode_table < sb.dir_table && sb.dir_table <= sb.bytes_used) {
-            return Err(malformed(
-                64,
-                format!(
-                    "inode table at {} and directory table at {} are out of order \
-                     or past the end",
-                    sb.inode_table, sb.dir_table
-                ),
-            ));
-        }
-        Ok(sb)
+/// The superblock at the start of `b`, checked for what the reader relies on.
+fn parse_superblock(b: &[u8], image_len: u64) -> Result<Superblock> {
+    let sb =
+        Superblock::decode(b).ok_or_else(|| malformed(0, "no squashfs superblock (magic hsqs)"))?;
+    let (major, minor) = sb.version;
+    if (major, minor) != (4, 0) {
+        return Err(malformed(
+            28,
+            format!("version {major}.{minor}; only 4.0 is read"),
+        ));
     }
+    let bs = sb.block_size;
+    if !bs.is_power_of_two() || !(4096..=1 << 20).contains(&bs) {
+        return Err(malformed(
+            12,
+            format!("block size {bs} (a power of two from 4 KiB to 1 MiB expected)"),
+        ));
+    }
+    let log = sb.block_log;
+    if u32::from(log) != bs.trailing_zeros() {
+        return Err(malformed(
+            22,
+            format!("block log {log} does not match block size {bs}"),
+        ));
+    }
+    if sb.bytes_used < SUPERBLOCK_SIZE as u64 || sb.bytes_used > image_len {
+        return Err(malformed(
+            40,
+            format!(
+                "{} bytes used, but the image holds {image_len}",
+                sb.bytes_used
+            ),
+        ));
+    }
+    if sb.id_count == 0 {
+        return Err(malformed(26, "no uid/gid table entries"));
+    }
+    if sb.root & 0xffff >= META_SIZE as u64 {
+        return Err(malformed(32, "root inode offset past its metadata block"));
+    }
+    if !(sb.inode_table < sb.dir_table && sb.dir_table <= sb.bytes_used) {
+        return Err(malformed(
+            64,
+            format!(
+                "inode table at {} and directory table at {} are out of order \
+                     or past the end",
+                sb.inode_table, sb.dir_table
+            ),
+        ));
+    }
+    Ok(sb)
 }
 
 /// A fragment table entry.
@@ -732,7 +699,7 @@ pub fn read(image: Backing) -> Result<Tree> {
             .map_err(|e| Error::io("reading the squashfs superblock", e))?;
         b
     };
-    let sb = Superblock::parse(&head, image.len())?;
+    let sb = parse_superblock(&head, image.len())?;
     let image = Image {
         backing: image,
         end: sb.bytes_used,

@@ -11,10 +11,9 @@ use crate::data::{FileLayout, Job, Packed, layout, run};
 use crate::dir::{Listed, dir_inode};
 use crate::meta::{MetaWriter, lookup_table};
 use crate::plan::{Plan, plan};
+use crate::superblock::{SUPERBLOCK_SIZE, Superblock};
 use crate::{EXTENDED, FORMAT, NONE32, overflow_error};
 
-const MAGIC: u32 = 0x7371_7368;
-const SUPERBLOCK_SIZE: u64 = 96;
 /// The image is padded to this, the largest device block the kernel uses.
 const PAD: u64 = 4096;
 /// An absent table.
@@ -167,7 +166,7 @@ impl Encoder for SquashfsEncoder {
         // The superblock names every table, so it is written last, over
         // this placeholder.
         let mut w = Batch::new(out);
-        w.zeros(SUPERBLOCK_SIZE as usize);
+        w.zeros(SUPERBLOCK_SIZE);
         if let Some(o) = &options {
             // A raw metadata block of at most 8 bytes.
             w.put(&(0x8000u16 | o.len() as u16).to_le_bytes());
@@ -249,8 +248,10 @@ impl Encoder for SquashfsEncoder {
             block_size: self.block_size,
             frag_count: u32::try_from(fragments).map_err(|_| overflow_error())?,
             compressor: self.comp.id(),
+            block_log: self.block_size.trailing_zeros() as u16,
             flags,
             id_count: u16::try_from(plan.ids.len()).map_err(|_| overflow_error())?,
+            version: (4, 0),
             root: refs.last().copied().unwrap_or_default(),
             bytes_used,
             id_table: add(id_at, id_index)?,
@@ -493,61 +494,4 @@ struct Metadata {
     inode_table: Vec<u8>,
     dir_table: Vec<u8>,
     refs: Vec<u64>,
-}
-
-/// The 96-byte superblock.
-struct Superblock {
-    inode_count: u32,
-    mod_time: u32,
-    block_size: u32,
-    frag_count: u32,
-    compressor: u16,
-    flags: u16,
-    id_count: u16,
-    root: u64,
-    bytes_used: u64,
-    id_table: u64,
-    xattr_table: u64,
-    inode_table: u64,
-    dir_table: u64,
-    frag_table: u64,
-    export_table: u64,
-}
-
-impl Superblock {
-    fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(SUPERBLOCK_SIZE as usize);
-        for v in [
-            MAGIC,
-            self.inode_count,
-            self.mod_time,
-            self.block_size,
-            self.frag_count,
-        ] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [
-            self.compressor,
-            self.block_size.trailing_zeros() as u16,
-            self.flags,
-            self.id_count,
-            4,
-            0,
-        ] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [
-            self.root,
-            self.bytes_used,
-            self.id_table,
-            self.xattr_table,
-            self.inode_table,
-            self.dir_table,
-            self.frag_table,
-            self.export_table,
-        ] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        b
-    }
 }
