@@ -379,8 +379,14 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses the text of the config file at `path`, which names it in
+    /// errors and is what relative paths in it are relative to.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let mut cfg: Config =
-            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            toml::from_str(text).with_context(|| format!("{}", path.display()))?;
         // Paths in the file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {

@@ -102,7 +102,7 @@ fn io_err(input: &Source, source: io::Error) -> InputError {
 pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
     let (backing, compression) = match source {
         Source::Example => (Arc::new(EXAMPLE_ROOTFS) as Backing, Compression::None),
-        Source::Stdin => spool(source, &mut io::stdin().lock())?,
+        Source::Stdin => return load_stream(source, &mut io::stdin().lock(), opts),
         Source::Path(p) => {
             let meta = fs::metadata(p).map_err(|e| io_err(source, e))?;
             if meta.is_dir() {
@@ -111,6 +111,27 @@ pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
             open_tarball(source, p)?
         }
     };
+    ingest(source, backing, compression, opts)
+}
+
+/// Reads a (possibly compressed) tarball from a stream, as for stdin;
+/// `source` names it in errors.
+pub fn load_stream(
+    source: &Source,
+    input: &mut dyn Read,
+    opts: &Options,
+) -> Result<Loaded, InputError> {
+    let (backing, compression) = spool(source, input)?;
+    ingest(source, backing, compression, opts)
+}
+
+/// Reads the tarball in `backing` into a tree.
+fn ingest(
+    source: &Source,
+    backing: Backing,
+    compression: Compression,
+    opts: &Options,
+) -> Result<Loaded, InputError> {
     let read_opts = rootforge_tar::ReadOptions {
         implicit_dir: opts.implicit_dir(),
         clamp_mtime: opts.source_date_epoch,
@@ -139,7 +160,7 @@ pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
 fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), InputError> {
     let mut file = File::open(path).map_err(|e| io_err(source, e))?;
     let mut head = [0u8; 16];
-    let n = read_head(&mut file, &mut head).map_err(|e| io_err(source, e))?;
+    let n = read_full(&mut file, &mut head).map_err(|e| io_err(source, e))?;
     match compress::sniff(&head[..n]) {
         None => Ok((
             file_blob(file).map_err(|e| io_err(source, e))?,
@@ -165,17 +186,29 @@ fn decompress_err(source: &Source, c: Compression, e: io::Error) -> InputError {
 /// if its first bytes say it is compressed.
 fn spool(source: &Source, input: &mut dyn Read) -> Result<(Backing, Compression), InputError> {
     let mut head = [0u8; 16];
-    let n = read_head(input, &mut head).map_err(|e| io_err(source, e))?;
-    let chained = io::Cursor::new(head[..n].to_vec()).chain(input);
+    let n = read_full(input, &mut head).map_err(|e| io_err(source, e))?;
+    let chained = FullReads(io::Cursor::new(head[..n].to_vec()).chain(input));
     let c = compress::sniff(&head[..n]).unwrap_or(Compression::None);
     let file = decompress_to_temp(c, chained).map_err(|e| decompress_err(source, c, e))?;
     Ok((file_blob(file).map_err(|e| io_err(source, e))?, c))
 }
 
-fn read_head(r: &mut dyn Read, head: &mut [u8]) -> io::Result<usize> {
+/// Fills every read unless the input ends, so a decoder sees the same reads
+/// however a pipe delivers the stream, and fails with the same message
+/// (which says how much it had decoded).
+struct FullReads<R>(R);
+
+impl<R: Read> Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_full(&mut self.0, buf)
+    }
+}
+
+/// Reads until `buf` is full or the input ends.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -325,7 +358,48 @@ fn host_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
 
 #[cfg(test)]
 mod tests {
+    use rootforge_common::listing;
+
     use super::*;
+
+    /// Hands out its bytes one at a time, as a pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streams_read_in_any_pieces_give_the_same_tree() {
+        let opts = Options::default();
+        let want = listing::of_view(&load(&Source::Example, &opts).unwrap().tree.view()).unwrap();
+        for c in Compression::ALL {
+            let stream = compress::compress_all(c, None, EXAMPLE_ROOTFS).unwrap();
+            let loaded = load_stream(&Source::Stdin, &mut Trickle(&stream), &opts).unwrap();
+            assert_eq!(loaded.compression, c);
+            assert_eq!(listing::of_view(&loaded.tree.view()).unwrap(), want, "{c}");
+        }
+    }
+
+    /// Decoders say how much they had decoded when they fail, which must
+    /// not depend on how a pipe delivered the stream (found by the
+    /// split_reads fuzzer).
+    #[test]
+    fn corrupt_streams_fail_alike_in_any_pieces() {
+        let opts = Options::default();
+        let mut stream = compress::compress_all(Compression::Xz, None, EXAMPLE_ROOTFS).unwrap();
+        let mid = stream.len() / 2;
+        stream[mid] ^= 0x55;
+        let whole = load_stream(&Source::Stdin, &mut io::Cursor::new(&stream), &opts).unwrap_err();
+        let split = load_stream(&Source::Stdin, &mut Trickle(&stream), &opts).unwrap_err();
+        assert_eq!(whole.to_string(), split.to_string());
+        assert!(whole.to_string().contains("xz decoding failed"), "{whole}");
+    }
 
     #[test]
     fn dev_numbers_split_like_glibc() {

@@ -56,7 +56,8 @@ fuzz_target!(|tree: ArbitraryTree| {
         l
     };
     type Reader = fn(Vec<u8>) -> rootforge_common::Result<rootforge_common::Tree>;
-    let readers: [(Format, Reader, &dyn Fn(Line) -> Line); 3] = [
+    type Adjust<'a> = &'a dyn Fn(Line) -> Line;
+    let readers: [(Format, Reader, Adjust); 3] = [
         (
             Format::Squashfs,
             |i| rootforge_squashfs::read(Arc::new(i)),
