@@ -4,6 +4,7 @@ mod bad_input;
 mod boot;
 mod boot_iso;
 mod buildroot;
+mod compare;
 mod ext;
 mod hostile;
 mod images;
