@@ -333,14 +333,14 @@ fn measure(v: &Variant, view: &View<'_>, check: &Check<'_>, baseline: u64) -> Ro
             return row;
         }
     };
-    row.build_s = Some(secs(start.elapsed()));
+    row.build_s = Some(start.elapsed().as_secs_f64());
     let size = image.len() as u64;
     row.size = Some(size);
     row.ratio = (baseline > 0).then(|| size as f64 / baseline as f64);
 
     let start = Instant::now();
     let read = read_back(v, image, check.implicit);
-    row.read_s = Some(secs(start.elapsed()));
+    row.read_s = Some(start.elapsed().as_secs_f64());
     match read {
         Ok(mut got) => {
             if v.format.ext_variant().is_some() {
@@ -364,7 +364,6 @@ fn measure(v: &Variant, view: &View<'_>, check: &Check<'_>, baseline: u64) -> Ro
 
 /// The image as `rootforge build` writes it, in memory.
 fn build(v: &Variant, view: &View<'_>) -> Result<Vec<u8>> {
-    v.encoder.check(view)?;
     if v.outer == Compression::None {
         let mut out = Buffer::default();
         v.encoder.write(view, &mut out)?;
@@ -389,6 +388,7 @@ fn read_back(v: &Variant, image: Vec<u8>, implicit: Meta) -> Result<Vec<listing:
             &mut compress::decoder(v.outer, image.as_slice())?,
             &mut plain,
         )?;
+        drop(image);
         plain
     };
     let data: Backing = Arc::new(data);
@@ -429,17 +429,11 @@ fn differences(expected: &[listing::Line], got: &[listing::Line]) -> Option<Stri
     ))
 }
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
 fn progress_bar(talk: bool, len: usize) -> ProgressBar {
-    let target = if talk && std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+    if !(talk && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -586,6 +580,29 @@ mod tests {
         );
         let sized = matrix(&[Format::Squashfs], &["lz4".into()], &[4096, 1 << 20], t);
         assert_eq!(names(&sized), ["squashfs lz4 4K", "squashfs lz4 1M"]);
+    }
+
+    #[test]
+    fn a_changed_entry_is_reported() {
+        let line = |path: &str, size| listing::Line {
+            path: path.to_owned(),
+            kind: rootforge_common::Kind::File,
+            perm: 0o644,
+            uid: 0,
+            gid: 0,
+            size,
+            detail: "-".to_owned(),
+            mtime: 0,
+        };
+        let expected = [line("/a", 1), line("/b", 2)];
+        assert_eq!(differences(&expected, &expected), None);
+        let got = [line("/a", 1), line("/b", 3), line("/c", 0)];
+        let msg = differences(&expected, &got).unwrap();
+        assert!(
+            msg.contains("1 entries missing or changed, 2 unexpected"),
+            "{msg}"
+        );
+        assert!(msg.contains("/b"), "{msg}");
     }
 
     #[test]
