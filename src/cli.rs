@@ -50,6 +50,44 @@ pub enum Command {
     /// Build the images a Buildroot configuration enables, from its target
     /// directory, as Buildroot names them (no fakeroot, no host tools).
     Buildroot(BuildrootArgs),
+    /// Build every format × compressor × block size from one read of a
+    /// rootfs and print sizes, build times and read-back times.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = crate::compare::MATRIX_HELP)]
+pub struct CompareArgs {
+    /// Rootfs tarball (plain or compressed), `-` for stdin, or a directory.
+    /// Default: the bundled example.
+    pub input: Option<PathBuf>,
+    /// Formats to compare, comma separated [default: all].
+    #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
+    pub formats: Vec<Format>,
+    /// Compressors to compare, comma separated; `none` is every
+    /// uncompressed image [default: all].
+    #[arg(short, long = "comp", value_name = "LIST", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(crate::compare::COMP_NAMES))]
+    pub comps: Vec<String>,
+    /// squashfs block sizes to try with every compressor, instead of the
+    /// matrix's.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_size)]
+    pub squashfs_block_sizes: Vec<u64>,
+    /// Own every file by 0:0 (for a directory owned by the build user).
+    #[arg(long)]
+    pub all_root: bool,
+    /// Worker threads [default: number of cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the rows as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw image size against build time as an SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1093,6 +1131,11 @@ fn parse_squashfs_comp(s: &str) -> Result<rootforge_squashfs::Comp, String> {
             let names: Vec<_> = Comp::ALL.iter().map(|c| c.name()).collect();
             format!("unknown squashfs compressor `{s}` ({})", names.join(", "))
         })
+}
+
+/// Runs `rootforge compare`.
+pub fn compare(args: &CompareArgs) -> Result<()> {
+    crate::compare::run(args)
 }
 
 /// Runs `rootforge inspect`.

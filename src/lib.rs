@@ -8,6 +8,7 @@
 
 pub mod buildroot;
 pub mod cli;
+pub mod compare;
 pub mod compress;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cli::build(*args),
         Command::Inspect { image } => cli::inspect(&image),
         Command::Buildroot(args) => cli::buildroot(&args),
+        Command::Compare(args) => cli::compare(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

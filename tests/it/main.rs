@@ -5,6 +5,7 @@ mod boot;
 mod boot_iso;
 mod broken_images;
 mod buildroot;
+mod compare;
 mod exit_status;
 mod ext;
 mod hostile;
