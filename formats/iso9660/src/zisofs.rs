@@ -30,7 +30,9 @@ pub(crate) fn compress(data: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(&[4, SHIFT, 0, 0]);
     out.resize(HEADER + table, 0);
-    let mut comp = Compressor::new(CompressionLvl::best());
+    // mkzftree's default level: libdeflate's 12 saves about 1% more at
+    // several times the time.
+    let mut comp = Compressor::new(CompressionLvl::new(9).ok()?);
     let mut buf = Vec::new();
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(u32::try_from(out.len()).ok()?);
