@@ -30,6 +30,15 @@ pub trait Blob: Send + Sync {
 /// A shared [`Blob`].
 pub type Backing = Arc<dyn Blob>;
 
+/// Where a read of `len` bytes at `offset` ends in data of `size` bytes:
+/// reading past the end is an error, for every [`Blob`] alike.
+pub fn read_end(offset: u64, len: usize, size: u64) -> io::Result<u64> {
+    offset
+        .checked_add(len as u64)
+        .filter(|&end| end <= size)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))
+}
+
 fn slice_read_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
     let src = usize::try_from(offset)
         .ok()
@@ -236,10 +245,7 @@ impl FileData {
 
     /// Fills `buf` with the bytes at `offset`; reading past the end is an error.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .filter(|&e| e <= self.size)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))?;
+        let end = read_end(offset, buf.len(), self.size)?;
         match &self.source {
             Source::Zeros => buf.fill(0),
             Source::Range {

@@ -21,7 +21,7 @@ mod tree;
 mod view;
 
 pub use batch::Batch;
-pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source};
+pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source, read_end};
 pub use encoder::{Buffer, Encoder, Plain, Report, Sink, write_zeros};
 pub use error::{Error, Result};
 pub use overlay::Overlay;

@@ -116,10 +116,7 @@ impl Blob for Zisofs {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .filter(|&end| end <= self.size)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))?;
+        let end = rootforge_common::read_end(offset, buf.len(), self.size)?;
         let bs = 1u64 << self.shift;
         let mut dec = Decompressor::new();
         let (mut src, mut block) = (Vec::new(), Vec::new());

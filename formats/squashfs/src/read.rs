@@ -546,10 +546,7 @@ impl Blob for SquashFile {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .filter(|&end| end <= self.size)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file"))?;
+        let end = rootforge_common::read_end(offset, buf.len(), self.size)?;
         let bs = u64::from(self.shared.image.block_size);
         let mut scratch = Vec::new();
         let mut pos = offset;
