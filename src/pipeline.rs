@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use rootforge_common::{Encoder, Overlay, Sink, Tree, View};
+use rootforge_common::{Encoder, ImagePlan, Overlay, Sink, Tree, View};
 use tempfile::NamedTempFile;
 
 use crate::compress::{CompressSink, Compression};
@@ -81,7 +81,7 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// Builds `jobs` over `base` into `out_dir`. All images are checked before
+/// Builds `jobs` over `base` into `out_dir`. All images are planned before
 /// any file is created, and renamed into place only if all succeed, so a
 /// failure leaves nothing behind.
 pub fn build(
@@ -98,17 +98,19 @@ pub fn build(
                 .map_or_else(|| base.view(), Overlay::view)
         })
         .collect();
-    jobs.par_iter()
+    // Every image is planned, and so checked, before any file exists.
+    let plans: Vec<Box<dyn ImagePlan + '_>> = jobs
+        .par_iter()
         .zip(&views)
         .map(|(job, view)| {
             job.encoder
-                .check(view)
+                .plan(*view)
                 .map_err(|source| BuildError::Encode {
                     image: job.name.clone(),
                     cause: source,
                 })
         })
-        .collect::<Result<Vec<()>, _>>()?;
+        .collect::<Result<_, _>>()?;
 
     let multi = MultiProgress::with_draw_target(match mode {
         ProgressMode::Bars => ProgressDrawTarget::stderr(),
@@ -116,8 +118,8 @@ pub fn build(
     });
     let results: Vec<Result<Pending, BuildError>> = jobs
         .par_iter()
-        .zip(&views)
-        .map(|(job, view)| {
+        .zip(plans)
+        .map(|(job, plan)| {
             let bar = multi.add(ProgressBar::no_length());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -126,7 +128,7 @@ pub fn build(
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(job.name.clone());
-            let r = write_image(job, view, out_dir, &bar);
+            let r = write_image(job, plan, out_dir, &bar);
             bar.finish_and_clear();
             if let (ProgressMode::Lines, Ok(p)) = (mode, &r) {
                 eprintln!("{}: written in {:.2} s", job.name, p.elapsed.as_secs_f64());
@@ -196,7 +198,7 @@ fn temp_in(dir: &Path) -> io::Result<NamedTempFile> {
 
 fn write_image(
     job: &ImageJob,
-    view: &View<'_>,
+    plan: Box<dyn ImagePlan + '_>,
     out_dir: &Path,
     bar: &ProgressBar,
 ) -> Result<Pending, BuildError> {
@@ -232,13 +234,12 @@ fn write_image(
             inner: &mut sink,
             bar,
         };
-        let report =
-            job.encoder
-                .write(view, &mut counted)
-                .map_err(|source| BuildError::Encode {
-                    image: job.name.clone(),
-                    cause: source,
-                })?;
+        let report = plan
+            .write(&mut counted)
+            .map_err(|source| BuildError::Encode {
+                image: job.name.clone(),
+                cause: source,
+            })?;
         sink.finish().map_err(io_err(&dest))?;
         report
     };

@@ -122,17 +122,60 @@ impl Sink for Buffer {
 
 /// An image format writer.
 ///
-/// `check` rejects everything the format cannot hold before a byte is
-/// written; `write` then plans the layout and writes it in order. Both are
-/// pure functions of the view and the encoder's options, so the output is the
+/// Writing is two steps. [`Encoder::plan`] decides the whole image (every
+/// check on the tree and the options, the layout, the size where the
+/// format knows it) without writing a byte; [`ImagePlan::write`] then emits
+/// exactly that plan. The pipeline plans every image before it creates any
+/// file, so a tree one format cannot hold leaves nothing behind. Both steps
+/// are pure functions of the view and the options, so the output is the
 /// same for any thread count (encoders may use the current rayon pool).
 pub trait Encoder: Send + Sync {
     /// The format's name, as `-f` spells it.
     fn format(&self) -> &'static str;
 
-    /// Fails with the first entry the format cannot hold.
-    fn check(&self, view: &View<'_>) -> Result<()>;
+    /// Plans the image of `view`, failing with the first entry or option
+    /// the format cannot hold.
+    ///
+    /// # Errors
+    ///
+    /// Every error about the tree or the options: writing the plan fails
+    /// only on I/O.
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>>;
 
-    /// Writes the image. Implementations call `check` first.
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report>;
+    /// Fails with the first entry or option the format cannot hold: a plan
+    /// made and dropped.
+    ///
+    /// # Errors
+    ///
+    /// What [`Encoder::plan`] returns.
+    fn check(&self, view: &View<'_>) -> Result<()> {
+        self.plan(*view).map(drop)
+    }
+
+    /// Plans and writes the image in one go, for callers that hold the
+    /// sink already (tests, in-memory builds).
+    ///
+    /// # Errors
+    ///
+    /// What [`Encoder::plan`] or [`ImagePlan::write`] returns.
+    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
+        self.plan(*view)?.write(out)
+    }
+}
+
+/// A planned image, ready to be written.
+pub trait ImagePlan: Send {
+    /// The image's exact size in bytes, for formats that know it before
+    /// writing (a fixed-size filesystem, a planned layout).
+    fn size(&self) -> Option<u64> {
+        None
+    }
+
+    /// Writes the planned image to `out`.
+    ///
+    /// # Errors
+    ///
+    /// Only the sink's I/O errors (and data that changed under the plan,
+    /// such as a host file that shrank).
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report>;
 }

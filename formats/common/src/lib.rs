@@ -22,7 +22,7 @@ mod view;
 
 pub use batch::Batch;
 pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source, read_end};
-pub use encoder::{Buffer, Encoder, Plain, Report, Sink, write_zeros};
+pub use encoder::{Buffer, Encoder, ImagePlan, Plain, Report, Sink, write_zeros};
 pub use error::{Error, Result};
 pub use overlay::Overlay;
 pub use path::{PathError, display_path, escape_bytes, normalize_path};

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
 use rootforge_common::{
-    Batch, Content, Encoder, Entry, Error, FileData, InodeId, Report, Result, Sink, Source, View,
-    Xattr, display_path, escape_bytes,
+    Batch, Content, Encoder, Entry, Error, FileData, ImagePlan, InodeId, Report, Result, Sink,
+    Source, View, Xattr, display_path, escape_bytes,
 };
 
 use crate::header::{CpioFormat, Header, byte_sum};
@@ -60,12 +60,31 @@ impl Encoder for CpioEncoder {
         FORMAT
     }
 
-    fn check(&self, view: &View<'_>) -> Result<()> {
-        plan(view).map(drop)
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
+        let plan = plan(&view)?;
+        Ok(Box::new(Planned {
+            encoder: self,
+            view,
+            plan,
+        }))
     }
+}
 
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
-        let plan = plan(view)?;
+/// A cpio archive planned for one view.
+struct Planned<'v> {
+    encoder: &'v CpioEncoder,
+    view: View<'v>,
+    plan: Plan,
+}
+
+impl ImagePlan for Planned<'_> {
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
+        self.encoder.write_plan(&self.view, self.plan, out)
+    }
+}
+
+impl CpioEncoder {
+    fn write_plan(&self, view: &View<'_>, plan: Plan, out: &mut dyn Sink) -> Result<Report> {
         let mut w = Batch::new(out);
         for m in &plan.members {
             self.write_member(view, m, &mut w)?;

@@ -17,7 +17,7 @@ mod xattr;
 #[cfg(test)]
 mod tests;
 
-use rootforge_common::{Encoder, Error, Report, Result, Sink, View};
+use rootforge_common::{Encoder, Error, ImagePlan, Result, View};
 
 pub use read::{is_ext, read};
 
@@ -258,13 +258,9 @@ impl Encoder for ExtEncoder {
         self.variant.name()
     }
 
-    fn check(&self, view: &View<'_>) -> Result<()> {
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
         self.check_options()?;
-        layout::check_tree(self, view)
-    }
-
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
-        self.check(view)?;
-        write::write(self, view, out)
+        layout::check_tree(self, &view)?;
+        Ok(Box::new(write::plan(self, &view)?))
     }
 }

@@ -6,8 +6,8 @@ use std::io;
 
 use rayon::prelude::*;
 use rootforge_common::{
-    Content, Error, FileData, Inode, InodeId, Kind, Report, Result, Sink, Time, View, display_path,
-    write_zeros,
+    Content, Error, FileData, ImagePlan, Inode, InodeId, Kind, Report, Result, Sink, Time, View,
+    display_path, write_zeros,
 };
 use sha2::{Digest, Sha256};
 
@@ -97,10 +97,29 @@ fn file_type(kind: Kind) -> u8 {
     }
 }
 
-pub fn write(enc: &ExtEncoder, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
+/// An ext image planned and sized: what [`ImagePlan::write`] emits.
+pub(crate) struct Planned<'a> {
+    plan: Plan<'a>,
+    geo: Geometry,
+    placed: Vec<Placed>,
+}
+
+/// Plans and sizes the image of `view`: a fixed size too small for the
+/// tree fails here, before any output exists.
+pub(crate) fn plan<'a>(enc: &'a ExtEncoder, view: &View<'a>) -> Result<Planned<'a>> {
     let plan = Plan::new(enc, view)?;
     let (geo, placed) = plan.size()?;
-    plan.emit(&geo, &placed, out)
+    Ok(Planned { plan, geo, placed })
+}
+
+impl ImagePlan for Planned<'_> {
+    fn size(&self) -> Option<u64> {
+        self.geo.blocks.checked_mul(self.plan.bs)
+    }
+
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
+        self.plan.emit(&self.geo, &self.placed, out)
+    }
 }
 
 /// The journal size mke2fs picks for a filesystem of `blocks` blocks.

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use rootforge_common::{Encoder, Error, FileData, Report, Result, Sink, Source, View};
+use rootforge_common::{Encoder, Error, FileData, ImagePlan, Report, Result, Sink, Source, View};
 
 use crate::plan::{Namespace, Plan, Rec, Stored, Target, check, plan};
 use crate::susp::{self, Areas};
@@ -13,20 +13,29 @@ impl Encoder for IsoEncoder {
         "iso9660"
     }
 
-    fn check(&self, view: &View<'_>) -> Result<()> {
-        check(self, view)
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
+        check(self, &view)?;
+        let plan = plan(self, view)?;
+        Ok(Box::new(Planned { enc: self, plan }))
     }
+}
 
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
-        self.check(view)?;
-        let p = plan(self, *view)?;
+/// An ISO image planned for one view.
+struct Planned<'v> {
+    enc: &'v IsoEncoder,
+    plan: Plan<'v>,
+}
+
+impl ImagePlan for Planned<'_> {
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
         let mut w = Out::new(out);
-        write_image(self, &p, &mut w).map_err(|e| Error::io("writing the ISO9660 image", e))?;
+        write_image(self.enc, &self.plan, &mut w)
+            .map_err(|e| Error::io("writing the ISO9660 image", e))?;
         w.flush()
             .map_err(|e| Error::io("writing the ISO9660 image", e))?;
         Ok(Report {
             bytes: w.pos,
-            warnings: p.warnings,
+            warnings: self.plan.warnings,
         })
     }
 }

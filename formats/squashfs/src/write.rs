@@ -4,7 +4,9 @@
 use std::io;
 
 use rayon::prelude::*;
-use rootforge_common::{Batch, Content, Encoder, Error, Report, Result, Sink, View, display_path};
+use rootforge_common::{
+    Batch, Content, Encoder, Error, ImagePlan, Report, Result, Sink, View, display_path,
+};
 
 use crate::comp::{Bcj, Codec, Comp, Settings};
 use crate::data::{FileLayout, Job, Packed, layout, run};
@@ -149,17 +151,36 @@ impl Encoder for SquashfsEncoder {
         FORMAT
     }
 
-    fn check(&self, view: &View<'_>) -> Result<()> {
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
         self.check_options()?;
-        plan(view).map(drop)
+        let plan = plan(&view)?;
+        Ok(Box::new(Planned {
+            encoder: self,
+            view,
+            plan,
+        }))
     }
+}
 
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
-        self.check_options()?;
-        let settings = self.settings();
-        let plan = plan(view)?;
+/// A squashfs image planned for one view. Where each file's blocks go is
+/// decided while writing: finding duplicates reads the data.
+struct Planned<'v> {
+    encoder: &'v SquashfsEncoder,
+    view: View<'v>,
+    plan: Plan<'v>,
+}
+
+impl ImagePlan for Planned<'_> {
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
+        self.encoder.write_plan(&self.view, self.plan, out)
+    }
+}
+
+impl SquashfsEncoder {
+    fn write_plan(&self, view: &View<'_>, plan: Plan<'_>, out: &mut dyn Sink) -> Result<Report> {
         let (jobs, layouts, block_jobs) =
             layout(view, &plan.nodes, self.block_size, self.always_fragments)?;
+        let settings = self.settings();
         let write_err = |e| Error::io("writing the squashfs image", e);
         let options = settings.options();
 

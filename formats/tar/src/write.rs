@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::io;
 
 use rootforge_common::{
-    Batch, Content, Encoder, Entry, Error, FileData, Inode, InodeId, Kind, Report, Result, Sink,
-    Time, View, display_path,
+    Batch, Content, Encoder, Entry, Error, FileData, ImagePlan, Inode, InodeId, Kind, Report,
+    Result, Sink, Time, View, display_path,
 };
 
 /// The format name used in errors.
@@ -63,31 +63,43 @@ impl Encoder for TarEncoder {
         FORMAT
     }
 
-    fn check(&self, view: &View<'_>) -> Result<()> {
-        plan(view).map(drop)
+    fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
+        let plan = plan(&view)?;
+        Ok(Box::new(Planned { view, plan }))
     }
+}
 
-    fn write(&self, view: &View<'_>, out: &mut dyn Sink) -> Result<Report> {
-        let plan = plan(view)?;
-        let mut w = Writer {
-            batch: Batch::new(out),
-            name: Vec::new(),
-            link: Vec::new(),
-            pax: Vec::new(),
-        };
-        for m in &plan.members {
-            w.member(view, &plan.members, m)?;
-        }
-        // End of archive: two zero blocks, then zeros to the record size.
-        w.batch.zeros(2 * BLOCK);
-        let tail = (RECORD - w.batch.pos() % RECORD) % RECORD;
-        w.batch.zeros(usize::try_from(tail).unwrap_or(0));
-        w.batch.finish().map_err(write_error)?;
-        Ok(Report {
-            bytes: w.batch.pos(),
-            warnings: plan.warnings,
-        })
+/// A tar archive planned for one view.
+struct Planned<'v> {
+    view: View<'v>,
+    plan: Plan,
+}
+
+impl ImagePlan for Planned<'_> {
+    fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
+        write_plan(&self.view, self.plan, out)
     }
+}
+
+fn write_plan(view: &View<'_>, plan: Plan, out: &mut dyn Sink) -> Result<Report> {
+    let mut w = Writer {
+        batch: Batch::new(out),
+        name: Vec::new(),
+        link: Vec::new(),
+        pax: Vec::new(),
+    };
+    for m in &plan.members {
+        w.member(view, &plan.members, m)?;
+    }
+    // End of archive: two zero blocks, then zeros to the record size.
+    w.batch.zeros(2 * BLOCK);
+    let tail = (RECORD - w.batch.pos() % RECORD) % RECORD;
+    w.batch.zeros(usize::try_from(tail).unwrap_or(0));
+    w.batch.finish().map_err(write_error)?;
+    Ok(Report {
+        bytes: w.batch.pos(),
+        warnings: plan.warnings,
+    })
 }
 
 /// Checks every entry and decides which name carries each hard-link group,
