@@ -11,6 +11,7 @@
 //! file, or a small owned buffer.
 
 mod batch;
+pub mod bytes;
 mod data;
 mod encoder;
 mod error;
