@@ -18,28 +18,41 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rootforge_common::{Backing, Buffer, Encoder, Meta, Plain, Time, View, listing};
-use rootforge_squashfs::{Comp, SquashfsEncoder};
 use serde::Serialize;
 
-use crate::cli::{self, CompareArgs};
 use crate::compress::{self, CompressSink, Compression};
-use crate::image::Format;
+use crate::format::{EncoderContext, Format, ReadOptions};
 use crate::input::{self, Source};
+use crate::plan::source_date_epoch;
+
+/// What `rootforge compare` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The input; `None` is the bundled example.
+    pub input: Option<std::path::PathBuf>,
+    /// Formats to compare; empty is all.
+    pub formats: Vec<Format>,
+    /// Compressor names (see [`COMP_NAMES`]); empty is all.
+    pub comps: Vec<String>,
+    /// squashfs block sizes instead of the matrix's.
+    pub squashfs_block_sizes: Vec<u64>,
+    /// Every file owned by 0:0.
+    pub all_root: bool,
+    /// Worker threads; `None` is the number of cores.
+    pub jobs: Option<usize>,
+    /// Rows as JSON.
+    pub json: bool,
+    /// Draw size against time to this SVG file.
+    pub plot: Option<std::path::PathBuf>,
+    /// No progress output.
+    pub quiet: bool,
+}
 
 /// The compressor names `--comp` takes, in the order rows sort by; `none`
 /// is every uncompressed row (ext and plain iso9660 included).
 pub const COMP_NAMES: [&str; 9] = [
     "none", "gzip", "bzip2", "lz4", "lzma", "lzo", "xz", "zstd", "zisofs",
 ];
-
-/// The squashfs block size every compressor is tried at.
-const SQUASHFS_BLOCK: u32 = 128 << 10;
-/// The compressors the block size matters most to, and the sizes they are
-/// also tried at.
-const SQUASHFS_SWEEP: ([Comp; 3], [u32; 4]) = (
-    [Comp::Gzip, Comp::Xz, Comp::Zstd],
-    [64 << 10, 128 << 10, 256 << 10, 1 << 20],
-);
 
 /// What `--help` says about the matrix.
 pub const MATRIX_HELP: &str = "\
@@ -101,7 +114,7 @@ pub struct Row {
 }
 
 /// Runs `rootforge compare`.
-pub fn run(args: &CompareArgs) -> Result<()> {
+pub fn run(args: &Options) -> Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -113,11 +126,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         .build()
         .context("starting worker threads")?;
     let talk = !(args.quiet || args.json);
-    let sde = cli::source_date_epoch()?;
+    let sde = source_date_epoch()?;
     let source = Source::from_arg(args.input.as_deref());
     let opts = input::Options {
         source_date_epoch: sde,
         all_root: args.all_root,
+        ignore_zeros: false,
     };
     let start = Instant::now();
     let loaded = pool.install(|| input::load(&source, &opts))?;
@@ -142,13 +156,17 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         formats = Format::ALL.to_vec();
     }
     // The ISO dates, as `build` sets them: never from the clock.
-    let created = sde.map_or(view.inode(view.root()).meta.mtime, Time::from_secs);
+    let ctx = EncoderContext {
+        source_date_epoch: sde,
+        arch: crate::uimage::UimageArch::X86_64,
+        created: sde.map_or(view.inode(view.root()).meta.mtime, Time::from_secs),
+    };
     let blocks = args
         .squashfs_block_sizes
         .iter()
         .map(|&b| u32::try_from(b).context("--squashfs-block-sizes"))
         .collect::<Result<Vec<_>>>()?;
-    let variants = matrix(&formats, &args.comps, &blocks, created);
+    let variants = matrix(&formats, &args.comps, &blocks, &ctx)?;
     if variants.is_empty() {
         bail!("no variant matches --formats and --comp");
     }
@@ -198,106 +216,41 @@ pub fn run(args: &CompareArgs) -> Result<()> {
 }
 
 /// The matrix, narrowed to `formats` and `comps` (all when empty), sorted
-/// by format, compressor and block size.
+/// by format, compressor and block size. Each format's registry entry says
+/// which variants it has; every encoder is built as `build` builds it.
 fn matrix(
     formats: &[Format],
     comps: &[String],
     squashfs_blocks: &[u32],
-    created: Time,
-) -> Vec<Variant> {
+    ctx: &EncoderContext,
+) -> Result<Vec<Variant>> {
     let mut out = Vec::new();
     for &format in formats {
-        match format {
-            Format::Cpio | Format::Tar => {
-                for c in Compression::ALL {
-                    let encoder: Box<dyn Encoder> = if format == Format::Cpio {
-                        Box::new(rootforge_cpio::CpioEncoder::default())
-                    } else {
-                        Box::new(rootforge_tar::TarEncoder)
-                    };
-                    out.push(Variant {
-                        format,
-                        comp: c.name(),
-                        level: (c != Compression::None).then(|| c.default_level()),
-                        block_size: None,
-                        encoder,
-                        outer: c,
-                    });
-                }
+        let spec = format.spec();
+        for row in (spec.compare)(squashfs_blocks) {
+            if !(comps.is_empty() || comps.iter().any(|c| c == row.comp)) {
+                continue;
             }
-            Format::Squashfs => {
-                let (sweep_comps, sweep_sizes) = SQUASHFS_SWEEP;
-                for comp in Comp::ALL {
-                    let sizes: &[u32] = if !squashfs_blocks.is_empty() {
-                        squashfs_blocks
-                    } else if sweep_comps.contains(&comp) {
-                        &sweep_sizes
-                    } else {
-                        &[SQUASHFS_BLOCK]
-                    };
-                    for &bs in sizes {
-                        let mut enc = SquashfsEncoder::new(comp);
-                        enc.block_size = bs;
-                        out.push(Variant {
-                            format,
-                            comp: comp.name(),
-                            level: (comp != Comp::None).then_some(enc.level),
-                            block_size: Some(bs),
-                            encoder: Box::new(enc),
-                            outer: Compression::None,
-                        });
-                    }
-                }
-            }
-            Format::Ext2 | Format::Ext3 | Format::Ext4 => {
-                let sizes: &[u32] = if format == Format::Ext4 {
-                    &[1024, 4096]
-                } else {
-                    &[4096]
-                };
-                for &bs in sizes {
-                    let mut enc = rootforge_ext::ExtEncoder::new(
-                        format.ext_variant().unwrap_or(rootforge_ext::Variant::Ext4),
-                    );
-                    enc.block_size = bs;
-                    out.push(Variant {
-                        format,
-                        comp: "none",
-                        level: None,
-                        block_size: Some(bs),
-                        encoder: Box::new(enc),
-                        outer: Compression::None,
-                    });
-                }
-            }
-            Format::Iso9660 => {
-                for zisofs in [false, true] {
-                    let enc = rootforge_iso9660::IsoEncoder {
-                        zisofs,
-                        created,
-                        ..Default::default()
-                    };
-                    out.push(Variant {
-                        format,
-                        comp: if zisofs { "zisofs" } else { "none" },
-                        level: None,
-                        block_size: None,
-                        encoder: Box::new(enc),
-                        outer: Compression::None,
-                    });
-                }
-            }
+            let encoder = (spec.encoder)(format, &row.options, ctx)
+                .with_context(|| format!("{format} {}", row.comp))?;
+            out.push(Variant {
+                format,
+                comp: row.comp,
+                level: row.level,
+                block_size: row.block_size,
+                encoder,
+                outer: row.outer,
+            });
         }
     }
-    out.retain(|v| comps.is_empty() || comps.iter().any(|c| c == v.comp));
     let rank = |c: &str| COMP_NAMES.iter().position(|n| *n == c);
     out.sort_by_key(|v| (v.format, rank(v.comp), v.block_size));
-    out
+    Ok(out)
 }
 
 /// Bytes of the uncompressed tar image of `view`: what ratios are over.
 fn tar_size(view: &View<'_>) -> Result<u64> {
-    let report = rootforge_tar::TarEncoder
+    let report = rootforge_tar::TarEncoder::default()
         .write(view, &mut Plain(io::sink()))
         .context("the tar baseline")?;
     Ok(report.bytes)
@@ -343,12 +296,12 @@ fn measure(v: &Variant, view: &View<'_>, check: &Check<'_>, baseline: u64) -> Ro
     row.read_s = Some(start.elapsed().as_secs_f64());
     match read {
         Ok(mut got) => {
-            if v.format.ext_variant().is_some() {
-                // mke2fs's lost+found, which every ext image has.
-                got.retain(|l| {
-                    l.path != "/lost+found" || check.expected.iter().any(|e| e.path == l.path)
-                });
-            }
+            // What every image of the format has (ext's lost+found).
+            let implicit = v.format.spec().implicit_entries;
+            got.retain(|l| {
+                !implicit.contains(&l.path.as_str())
+                    || check.expected.iter().any(|e| e.path == l.path)
+            });
             let differ = differences(check.expected, &got);
             row.verified = Some(differ.is_none());
             row.error = differ;
@@ -370,8 +323,7 @@ fn build(v: &Variant, view: &View<'_>) -> Result<Vec<u8>> {
         return Ok(out.0);
     }
     let mut sink = CompressSink::new(v.outer, None, Vec::new())?;
-    // As `build` does: only an initramfs needs members to end between entries.
-    if v.format != Format::Cpio {
+    if !v.format.spec().member_boundaries {
         sink = sink.cut_anywhere();
     }
     v.encoder.write(view, &mut sink)?;
@@ -392,19 +344,11 @@ fn read_back(v: &Variant, image: Vec<u8>, implicit: Meta) -> Result<Vec<listing:
         plain
     };
     let data: Backing = Arc::new(data);
-    let tree = match v.format {
-        Format::Cpio => rootforge_cpio::read(data)?,
-        Format::Tar => {
-            let opts = rootforge_tar::ReadOptions {
-                implicit_dir: implicit,
-                clamp_mtime: None,
-            };
-            rootforge_tar::read(data, &opts)?.tree
-        }
-        Format::Squashfs => rootforge_squashfs::read(data)?,
-        Format::Ext2 | Format::Ext3 | Format::Ext4 => rootforge_ext::read(data)?,
-        Format::Iso9660 => rootforge_iso9660::read(data)?,
+    let opts = ReadOptions {
+        implicit_dir: implicit,
+        clamp_mtime: None,
     };
+    let tree = v.format.read(data, &opts)?.tree;
     Ok(listing::of_view(&tree.view())?)
 }
 
@@ -549,11 +493,16 @@ mod tests {
 
     #[test]
     fn the_matrix_is_narrowed_and_sorted() {
-        let t = Time::default();
-        let all = matrix(&Format::ALL, &[], &[], t);
+        let t = &EncoderContext {
+            source_date_epoch: None,
+            arch: crate::uimage::UimageArch::X86_64,
+            created: Time::default(),
+        };
+        let all = matrix(&Format::ALL, &[], &[], t).unwrap();
         // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso.
         assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2);
-        let squashfs = matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t);
+        let squashfs =
+            matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t).unwrap();
         assert_eq!(
             names(&squashfs),
             [
@@ -564,7 +513,7 @@ mod tests {
                 "squashfs zstd 1M"
             ]
         );
-        let none = matrix(&Format::ALL, &["none".into()], &[], t);
+        let none = matrix(&Format::ALL, &["none".into()], &[], t).unwrap();
         assert_eq!(
             names(&none),
             [
@@ -578,7 +527,7 @@ mod tests {
                 "tar none"
             ]
         );
-        let sized = matrix(&[Format::Squashfs], &["lz4".into()], &[4096, 1 << 20], t);
+        let sized = matrix(&[Format::Squashfs], &["lz4".into()], &[4096, 1 << 20], t).unwrap();
         assert_eq!(names(&sized), ["squashfs lz4 4K", "squashfs lz4 1M"]);
     }
 

@@ -13,6 +13,7 @@ use rootforge_common::{
 };
 
 use crate::compress::{self, Compression};
+use crate::format::{Format, ReadOptions, SNIFF_LEN};
 
 /// The example rootfs built by `example/make-rootfs.py`, used when no input
 /// is given.
@@ -54,6 +55,8 @@ pub struct Options {
     pub source_date_epoch: Option<i64>,
     /// Every file owned by 0:0 (for a directory owned by the build user).
     pub all_root: bool,
+    /// Read a tarball past zero blocks (GNU tar's `--ignore-zeros`).
+    pub ignore_zeros: bool,
 }
 
 impl Options {
@@ -76,6 +79,9 @@ pub struct Loaded {
     pub entries: u64,
     /// The input's compression, if it was compressed.
     pub compression: Compression,
+    /// The image format the input was, when it was not a tarball or a
+    /// directory.
+    pub format: Option<Format>,
     pub warnings: Vec<String>,
 }
 
@@ -125,22 +131,38 @@ pub fn load_stream(
     ingest(source, backing, compression, opts)
 }
 
-/// Reads the tarball in `backing` into a tree.
+/// Reads the tarball or image in `backing` into a tree: any format the
+/// registry reads is an input, sniffed from its bytes. A tarball is the
+/// fallback, so that a broken one gets the tar reader's error.
 fn ingest(
     source: &Source,
     backing: Backing,
     compression: Compression,
     opts: &Options,
 ) -> Result<Loaded, InputError> {
-    let read_opts = rootforge_tar::ReadOptions {
+    let mut head = vec![
+        0u8;
+        usize::try_from(backing.len())
+            .unwrap_or(usize::MAX)
+            .min(SNIFF_LEN)
+    ];
+    backing
+        .read_at(0, &mut head)
+        .map_err(|e| io_err(source, e))?;
+    let format = Format::sniff(&head).filter(|&f| f != Format::Tar);
+    let read_opts = ReadOptions {
         implicit_dir: opts.implicit_dir(),
         clamp_mtime: opts.source_date_epoch,
     };
-    let ingest = rootforge_tar::read(backing, &read_opts).map_err(|e| InputError::Tree {
+    let read = match format {
+        Some(f) => f.read(backing, &read_opts),
+        None => Format::Tar.read(backing, &read_opts),
+    }
+    .map_err(|e| InputError::Tree {
         input: source.to_string(),
         cause: e,
     })?;
-    let mut tree = ingest.tree;
+    let mut tree = read.tree;
     if opts.all_root {
         let mut b = tree.into_builder(opts.implicit_dir());
         b.chown_all(0, 0);
@@ -148,9 +170,10 @@ fn ingest(
     }
     Ok(Loaded {
         tree,
-        entries: ingest.members,
+        entries: read.entries,
         compression,
-        warnings: ingest.warnings,
+        format,
+        warnings: read.warnings,
     })
 }
 
@@ -312,6 +335,7 @@ pub fn read_dir(root: &Path, opts: &Options) -> Result<Loaded, InputError> {
         tree: b.finish(),
         entries,
         compression: Compression::None,
+        format: None,
         warnings: Vec::new(),
     })
 }

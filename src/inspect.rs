@@ -9,56 +9,33 @@ use anyhow::{Context, Result, bail};
 use rootforge_common::{Backing, Tree, listing};
 
 use crate::compress;
+use crate::format::{Format, ReadOptions};
 
 const UIMAGE_MAGIC: [u8; 4] = [0x27, 0x05, 0x19, 0x56];
 const UIMAGE_HEADER: usize = 64;
 
-/// The formats `inspect` recognises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detected {
-    Cpio,
-    Ext,
-    Iso9660,
-    Squashfs,
-    Tar,
-}
-
-/// Reads an image file into a tree.
-pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
+/// Reads an image file into a tree, sniffing its format from its bytes
+/// through the format registry.
+///
+/// # Errors
+///
+/// A file that cannot be read, that is no image rootforge reads, or that
+/// its reader refuses.
+pub fn read_image(path: &Path) -> Result<(Format, Tree)> {
     let data: Backing =
         Arc::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     let data = unwrap_layers(data).with_context(|| format!("decompressing {}", path.display()))?;
     let bytes: &[u8] = data.as_slice().unwrap_or_default();
-    let detected = if rootforge_cpio::is_cpio(bytes) {
-        Detected::Cpio
-    } else if rootforge_ext::is_ext(bytes) {
-        Detected::Ext
-    } else if rootforge_iso9660::is_iso(bytes) {
-        Detected::Iso9660
-    } else if rootforge_squashfs::is_squashfs(bytes) {
-        Detected::Squashfs
-    } else if bytes.len() >= 263 && &bytes[257..262] == b"ustar" {
-        Detected::Tar
-    } else {
+    let Some(format) = Format::sniff(bytes) else {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         bail!(
-            "{}: not an image rootforge can read (cpio, ext2/3/4, iso9660, squashfs or tar)",
-            path.display()
+            "{}: not an image rootforge can read ({})",
+            path.display(),
+            names.join(", ")
         );
     };
-    let tree = match detected {
-        Detected::Cpio => rootforge_cpio::read(data)?,
-        Detected::Ext => rootforge_ext::read(data)?,
-        Detected::Iso9660 => rootforge_iso9660::read(data)?,
-        Detected::Squashfs => rootforge_squashfs::read(data)?,
-        Detected::Tar => {
-            let opts = rootforge_tar::ReadOptions {
-                implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),
-                clamp_mtime: None,
-            };
-            rootforge_tar::read(data, &opts)?.tree
-        }
-    };
-    Ok((detected, tree))
+    let tree = format.read(data, &ReadOptions::default())?.tree;
+    Ok((format, tree))
 }
 
 /// Strips a U-Boot legacy header and any outer compression.

@@ -6,10 +6,12 @@
 //! outer `compress`ion, atomic output) → files. `cli` ties it to the
 //! command line.
 
+pub mod build;
 pub mod buildroot;
 pub mod cli;
 pub mod compare;
 pub mod compress;
+pub mod format;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
 pub mod image;
@@ -17,6 +19,7 @@ pub mod input;
 pub mod inspect;
 pub mod overlay;
 pub mod pipeline;
+pub mod plan;
 pub mod tables;
 pub mod uimage;
 

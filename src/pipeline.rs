@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use rootforge_common::{Encoder, ImagePlan, Overlay, Sink, Tree, View};
+use rootforge_common::{Blob, Encoder, FileData, ImagePlan, Overlay, Sink, Tree, View};
 use tempfile::NamedTempFile;
 
 use crate::compress::{CompressSink, Compression};
@@ -55,9 +55,39 @@ pub struct Built {
     pub warnings: Vec<String>,
 }
 
+/// An image made from another image of the same run, such as the initrd
+/// ISO that holds the cpio image: built once that image is written, and put
+/// in place with the others, or not at all.
+pub struct DerivedJob<'a> {
+    /// The name of the job whose (first) output it reads.
+    pub from: String,
+    /// The name of the derived image, for errors.
+    pub name: String,
+    /// Makes the job and its tree from the other image's bytes.
+    #[allow(clippy::type_complexity)]
+    pub make: Box<dyn FnOnce(FileData) -> anyhow::Result<(Arc<Tree>, ImageJob)> + Send + 'a>,
+}
+
+impl fmt::Debug for DerivedJob<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DerivedJob")
+            .field("from", &self.from)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why an image could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// A derived image could not be made.
+    #[error("{image}: {cause:#}")]
+    Derived {
+        /// The derived image.
+        image: String,
+        /// Why.
+        cause: anyhow::Error,
+    },
     #[error("{image}: {cause}")]
     Encode {
         image: String,
@@ -90,6 +120,57 @@ pub fn build(
     out_dir: &Path,
     mode: ProgressMode,
 ) -> Result<Vec<Built>, BuildError> {
+    build_with(base, jobs, Vec::new(), out_dir, mode)
+}
+
+/// [`build`], then each derived job from the image it reads, before
+/// anything is put in place: one failure anywhere leaves nothing behind.
+pub fn build_with(
+    base: &Arc<Tree>,
+    jobs: &[ImageJob],
+    derived: Vec<DerivedJob<'_>>,
+    out_dir: &Path,
+    mode: ProgressMode,
+) -> Result<Vec<Built>, BuildError> {
+    let mut pending = write_all(base, jobs, out_dir, mode)?;
+    for d in derived {
+        let source = pending
+            .iter()
+            .find(|p| p.name == d.from)
+            .and_then(|p| p.files.first())
+            .ok_or_else(|| BuildError::Derived {
+                image: d.name.clone(),
+                cause: anyhow::anyhow!("{} was not built", d.from),
+            })?;
+        let data = staged_data(source.0.as_file()).map_err(|cause| BuildError::Io {
+            image: d.name.clone(),
+            path: source.1.clone(),
+            cause,
+        })?;
+        let (tree, job) = (d.make)(data).map_err(|cause| BuildError::Derived {
+            image: d.name.clone(),
+            cause,
+        })?;
+        pending.extend(write_all(&tree, std::slice::from_ref(&job), out_dir, mode)?);
+    }
+    persist_all(pending)
+}
+
+/// The bytes of an image just written, as file data for another image.
+fn staged_data(file: &File) -> io::Result<FileData> {
+    let blob = rootforge_common::FileBlob::new(file.try_clone()?)?;
+    let size = blob.len();
+    FileData::range(Arc::new(blob), 0, size)
+        .ok_or_else(|| io::Error::other("the staged image changed size"))
+}
+
+/// Plans and writes every job to temporary files.
+fn write_all(
+    base: &Arc<Tree>,
+    jobs: &[ImageJob],
+    out_dir: &Path,
+    mode: ProgressMode,
+) -> Result<Vec<Pending>, BuildError> {
     let views: Vec<View<'_>> = jobs
         .iter()
         .map(|j| {
@@ -137,7 +218,11 @@ pub fn build(
         })
         .collect();
     // Any failure drops every temporary file, finished or not.
-    let pending = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    results.into_iter().collect()
+}
+
+/// Renames every written image into place, or none.
+fn persist_all(pending: Vec<Pending>) -> Result<Vec<Built>, BuildError> {
     let mut placed = Vec::new();
     let built = pending
         .into_iter()

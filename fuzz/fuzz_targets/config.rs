@@ -1,8 +1,7 @@
 //! Config text → parser: no panic on any input. The first byte picks the
 //! syntax: `k` a Buildroot `.config` (then planned, and the plan's
-//! arguments parsed as the `rootforge build` command line `rootforge
-//! buildroot` runs), anything else the `--config` TOML file (then its
-//! format, arch and compression names checked as `build` does).
+//! buildroot --print` prints parsed back to the same plan), anything else
+//! the `--config` TOML file (then resolved into a plan).
 #![no_main]
 
 use std::path::Path;
@@ -10,10 +9,8 @@ use std::path::Path;
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use rootforge::buildroot::{Kconfig, plan};
-use rootforge::cli::{Cli, Config};
-use rootforge::compress::Compression;
-use rootforge::image::Format;
-use rootforge::uimage::UimageArch;
+use rootforge::cli::{Cli, Command, Config};
+use rootforge::plan::{BuildPlan, Env, Layer};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
@@ -22,23 +19,32 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
+    let env = Env {
+        source_date_epoch: None,
+        cores: 2,
+    };
     if which == b'k' {
         let k = Kconfig::parse(text);
-        let Ok(plan) = plan(&k, Path::new("target"), Path::new("out"), Path::new("/br")) else {
+        let Ok(t) = plan(&k, Path::new("target"), Path::new("out"), Path::new("/br"), env) else {
             return;
         };
-        let argv = ["rootforge".into(), "build".into()]
+        // The printed command parses back to the same plan.
+        let argv = ["rootforge".to_owned(), "build".to_owned()]
             .into_iter()
-            .chain(plan.args);
-        let _ = Cli::try_parse_from(argv);
+            .chain(t.plan.to_args());
+        let Command::Build(args) = Cli::try_parse_from(argv).expect("printed command parses").command
+        else {
+            panic!("printed command is not build");
+        };
+        assert_eq!(args.plan(env).expect("printed command resolves"), t.plan);
         return;
     }
     let Ok(cfg) = Config::parse(text, Path::new("/etc/images.toml")) else {
         return;
     };
-    for name in cfg.formats.iter().flatten().chain(cfg.images.keys()) {
-        let _ = name.parse::<Format>();
-    }
-    let _ = cfg.arch.as_deref().map(str::parse::<UimageArch>);
-    let _ = cfg.compress.as_deref().map(str::parse::<Compression>);
+    let cli = Layer {
+        output: Some("out".into()),
+        ..Layer::default()
+    };
+    let _ = BuildPlan::resolve(cli, cfg.layer(), env);
 });

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use rootforge::fuzzing::ArbitraryTree;
+use rootforge::format::ReadOptions;
 use rootforge::image::{Format, build_in_memory};
 use rootforge_common::listing::{self, Line};
 use rootforge_common::{Kind, Meta, Time};
@@ -55,31 +56,23 @@ fuzz_target!(|tree: ArbitraryTree| {
         l.mtime = 0;
         l
     };
-    type Reader = fn(Vec<u8>) -> rootforge_common::Result<rootforge_common::Tree>;
     type Adjust<'a> = &'a dyn Fn(Line) -> Line;
-    let readers: [(Format, Reader, Adjust); 3] = [
-        (
-            Format::Squashfs,
-            |i| rootforge_squashfs::read(Arc::new(i)),
-            &clamp32,
-        ),
-        (
-            Format::Ext4,
-            |i| rootforge_ext::read(Arc::new(i)),
-            &no_mtime,
-        ),
-        (
-            Format::Iso9660,
-            |i| rootforge_iso9660::read(Arc::new(i)),
-            &no_mtime,
-        ),
+    let formats: [(Format, Adjust); 3] = [
+        (Format::Squashfs, &clamp32),
+        (Format::Ext4, &no_mtime),
+        (Format::Iso9660, &no_mtime),
     ];
-    for (format, read, adjust) in readers {
+    for (format, adjust) in formats {
         match build_in_memory(&view, format) {
             Ok((image, _)) => {
-                let back = read(image).expect("our reader reads our image");
-                // ext adds lost+found (the tree may have its own).
-                let keep = |l: &Line| !(format == Format::Ext4 && l.path == "/lost+found");
+                let back = format
+                    .read(Arc::new(image), &ReadOptions::default())
+                    .expect("our reader reads our image")
+                    .tree;
+                // What every image of the format has (ext's lost+found; the
+                // tree may have its own).
+                let implicit = format.spec().implicit_entries;
+                let keep = |l: &Line| !implicit.contains(&l.path.as_str());
                 let got: Vec<Line> = listing::of_view(&back.view())
                     .expect("image data")
                     .into_iter()

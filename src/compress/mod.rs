@@ -23,8 +23,9 @@ pub use decode::{decoder, sniff};
 pub use sink::CompressSink;
 
 /// An outer compression algorithm, named as Buildroot names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
+    #[default]
     None,
     Gzip,
     Bzip2,

@@ -13,6 +13,7 @@ mod images;
 mod input;
 mod iso;
 mod output_faults;
+mod plan;
 mod squashfs;
 mod tables;
 mod util;

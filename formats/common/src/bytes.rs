@@ -108,7 +108,8 @@ impl RecordWriter {
     pub fn padded(&mut self, b: &[u8], n: usize, fill: u8) -> &mut Self {
         let take = b.len().min(n);
         self.bytes(&b[..take]);
-        self.buf.resize(self.buf.len().saturating_add(n - take), fill);
+        self.buf
+            .resize(self.buf.len().saturating_add(n - take), fill);
         self
     }
 }
@@ -239,11 +240,17 @@ mod tests {
     #[test]
     fn fields_round_trip_in_both_orders() {
         let mut w = RecordWriter::default();
-        w.u8(1).le16(0x0203).be16(0x0405).both32(0x0607_0809).padded(b"ab", 4, b' ');
+        w.u8(1)
+            .le16(0x0203)
+            .be16(0x0405)
+            .both32(0x0607_0809)
+            .padded(b"ab", 4, b' ');
         let b = w.into_bytes();
         assert_eq!(
             b,
-            [1, 3, 2, 4, 5, 9, 8, 7, 6, 6, 7, 8, 9, b'a', b'b', b' ', b' ']
+            [
+                1, 3, 2, 4, 5, 9, 8, 7, 6, 6, 7, 8, 9, b'a', b'b', b' ', b' '
+            ]
         );
         let mut r = RecordReader::new(&b);
         assert_eq!(r.u8(), Some(1));

@@ -1,0 +1,74 @@
+//! tar's option group and registry functions.
+
+use clap::Args;
+use rootforge_common::{Backing, Encoder};
+use serde::Deserialize;
+
+use super::{EncoderContext, Format, FormatOptions, ReadBack, ReadOptions, merge_fields};
+
+/// `--tar-*` and `[images.tar]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {}
+
+merge_fields!(Options {} flags {} lists {});
+
+impl Options {
+    pub(super) fn to_args(&self, _: &mut Vec<String>) {}
+}
+
+pub(super) fn encoder(
+    _: Format,
+    _: &FormatOptions,
+    _: &EncoderContext,
+) -> anyhow::Result<Box<dyn Encoder>> {
+    Ok(Box::new(rootforge_tar::TarEncoder::default()))
+}
+
+pub(super) fn read(image: Backing, opts: &ReadOptions) -> rootforge_common::Result<ReadBack> {
+    let read = rootforge_tar::read(
+        image,
+        &rootforge_tar::ReadOptions {
+            implicit_dir: opts.implicit_dir,
+            clamp_mtime: opts.clamp_mtime,
+        },
+    )?;
+    Ok(ReadBack {
+        tree: read.tree,
+        entries: read.members,
+        warnings: read.warnings,
+    })
+}
+
+/// Whether `head` starts with a tar header: a valid header checksum (ustar,
+/// GNU and v7 headers alike), or the ustar magic.
+pub(super) fn sniff(head: &[u8]) -> bool {
+    let Some(h) = head.get(..512) else {
+        return false;
+    };
+    if &h[257..262] == b"ustar" {
+        return true;
+    }
+    let field = &h[148..156];
+    let text: String = field
+        .iter()
+        .take_while(|&&b| b != 0 && b != b' ')
+        .map(|&b| char::from(b))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(text.trim_start(), 8) else {
+        return false;
+    };
+    let sum: u32 = h
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    // An all-zero block sums to 256 (the spaces) and stores nothing.
+    h[0] != 0 && stored == sum
+}
