@@ -9,6 +9,7 @@ mod compare;
 mod exit_status;
 mod ext;
 mod hostile;
+mod image_input;
 mod images;
 mod input;
 mod iso;
