@@ -140,9 +140,14 @@ pub enum CpioFormatArg {
     after_help = "Examples:\n  rootforge build -o out                       # the bundled example rootfs, every format\n  rootforge build rootfs.tar.xz -o out -f cpio --compress gzip\n  rootforge build target/ --all-root -o out --profile buildroot\n  rootforge build --config images.toml\n\nExit status: 0 when every image was written, 1 on any error (nothing is left\nin the output directory), 2 on a usage error."
 )]
 pub struct BuildArgs {
-    /// Rootfs tarball (plain, gzip, zstd, xz, bzip2, lz4; sniffed from its
-    /// bytes), `-` for stdin, or a directory. Default: the bundled example.
+    /// Rootfs tarball (plain, gzip, bzip2, lz4, lzip, lzma, lzo, xz or
+    /// zstd; sniffed from its bytes), `-` for stdin, or a directory.
+    /// Default: the bundled example.
     pub input: Option<PathBuf>,
+    /// Read the input tarball on past zero blocks to its end, as GNU tar
+    /// --ignore-zeros does (for concatenated archives).
+    #[arg(long)]
+    pub ignore_zeros: bool,
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -223,6 +228,11 @@ pub struct BuildArgs {
     /// tar outer compression (overrides --compress).
     #[arg(long, value_name = "ALG", help_heading = "tar")]
     pub tar_compress: Option<Compression>,
+    /// Files with holes: `pax` (pax sparse 1.0 members, holes take no
+    /// space) or `none` (every byte, as Buildroot's tar writes them)
+    /// [default: pax].
+    #[arg(long, value_name = "MODE", help_heading = "tar")]
+    pub tar_sparse: Option<rootforge_tar::Sparse>,
 
     /// squashfs compressor: gzip, lzo, xz, lz4, zstd, none [default: gzip].
     #[arg(long, value_name = "ALG", help_heading = "squashfs", value_parser = parse_squashfs_comp)]
@@ -627,6 +637,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
     let in_opts = input::Options {
         source_date_epoch: sde,
         all_root: args.all_root || cfg.all_root || buildroot,
+        ignore_zeros: args.ignore_zeros,
     };
     let loaded = pool.install(|| input::load(&source, &in_opts))?;
     for w in &loaded.warnings {
@@ -742,7 +753,9 @@ pub fn build(args: BuildArgs) -> Result<()> {
                     },
                 })
             }
-            Format::Tar => Box::new(rootforge_tar::TarEncoder),
+            Format::Tar => Box::new(rootforge_tar::TarEncoder {
+                sparse: args.tar_sparse.unwrap_or_default(),
+            }),
             Format::Ext2 | Format::Ext3 | Format::Ext4 => Box::new(ext_encoder(format, &args)?),
             Format::Iso9660 => Box::new(iso_encoder(&args, &base, sde)?),
             Format::Squashfs => {

@@ -118,6 +118,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let opts = input::Options {
         source_date_epoch: sde,
         all_root: args.all_root,
+        ..Default::default()
     };
     let start = Instant::now();
     let loaded = pool.install(|| input::load(&source, &opts))?;
@@ -213,7 +214,7 @@ fn matrix(
                     let encoder: Box<dyn Encoder> = if format == Format::Cpio {
                         Box::new(rootforge_cpio::CpioEncoder::default())
                     } else {
-                        Box::new(rootforge_tar::TarEncoder)
+                        Box::new(rootforge_tar::TarEncoder::default())
                     };
                     out.push(Variant {
                         format,
@@ -297,7 +298,7 @@ fn matrix(
 
 /// Bytes of the uncompressed tar image of `view`: what ratios are over.
 fn tar_size(view: &View<'_>) -> Result<u64> {
-    let report = rootforge_tar::TarEncoder
+    let report = rootforge_tar::TarEncoder::default()
         .write(view, &mut Plain(io::sink()))
         .context("the tar baseline")?;
     Ok(report.bytes)
@@ -398,6 +399,7 @@ fn read_back(v: &Variant, image: Vec<u8>, implicit: Meta) -> Result<Vec<listing:
             let opts = rootforge_tar::ReadOptions {
                 implicit_dir: implicit,
                 clamp_mtime: None,
+                ..Default::default()
             };
             rootforge_tar::read(data, &opts)?.tree
         }

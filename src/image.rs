@@ -61,7 +61,7 @@ impl Format {
             )),
             Format::Iso9660 => Box::new(rootforge_iso9660::IsoEncoder::default()),
             Format::Squashfs => Box::new(rootforge_squashfs::SquashfsEncoder::default()),
-            Format::Tar => Box::new(rootforge_tar::TarEncoder),
+            Format::Tar => Box::new(rootforge_tar::TarEncoder::default()),
         }
     }
 }

@@ -51,11 +51,12 @@ pub fn read_image(path: &Path) -> Result<(Detected, Tree)> {
         Detected::Iso9660 => rootforge_iso9660::read(data)?,
         Detected::Squashfs => rootforge_squashfs::read(data)?,
         Detected::Tar => {
-            let opts = rootforge_tar::ReadOptions {
-                implicit_dir: rootforge_common::Meta::new(0o755, 0, 0, Default::default()),
-                clamp_mtime: None,
-            };
-            rootforge_tar::read(data, &opts)?.tree
+            let ingest = rootforge_tar::read(data, &rootforge_tar::ReadOptions::default())?;
+            // An image must end as archives end; input may be read leniently.
+            if ingest.end != rootforge_tar::End::Marker {
+                bail!("the tar image does not end with its end-of-archive blocks: truncated?");
+            }
+            ingest.tree
         }
     };
     Ok((detected, tree))

@@ -75,6 +75,7 @@ pub fn read_overlay_dir(dir: &Path, source_date_epoch: Option<i64>) -> anyhow::R
     let opts = crate::input::Options {
         source_date_epoch,
         all_root: true,
+        ..Default::default()
     };
     Ok(crate::input::read_dir(dir, &opts)?.tree)
 }

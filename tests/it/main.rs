@@ -15,5 +15,6 @@ mod iso;
 mod output_faults;
 mod squashfs;
 mod tables;
+mod tar_input;
 mod util;
 mod vm;
