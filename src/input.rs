@@ -153,7 +153,9 @@ fn ingest(
                 source,
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{n} bytes of trailing garbage follow the {compression} stream, and the archive in it is incomplete: corrupt input"),
+                    format!(
+                        "{n} bytes of trailing garbage follow the {compression} stream, and the archive in it is incomplete: corrupt input"
+                    ),
                 ),
             ));
         }
@@ -193,7 +195,11 @@ fn open_tarball(source: &Source, path: &Path) -> Result<Spooled, InputError> {
             let file = File::open(path).map_err(|e| io_err(source, e))?;
             let (spooled, trailing) =
                 decompress_to_temp(c, file).map_err(|e| decompress_err(source, c, e))?;
-            Ok((file_blob(spooled).map_err(|e| io_err(source, e))?, c, trailing))
+            Ok((
+                file_blob(spooled).map_err(|e| io_err(source, e))?,
+                c,
+                trailing,
+            ))
         }
     }
 }
@@ -208,7 +214,9 @@ fn refuse_unsupported(source: &Source, head: &[u8]) -> Result<(), InputError> {
             source,
             io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("the input is {what} compressed, which rootforge does not read: decompress it first"),
+                format!(
+                    "the input is {what} compressed, which rootforge does not read: decompress it first"
+                ),
             ),
         )),
         None => Ok(()),

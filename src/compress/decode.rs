@@ -26,7 +26,11 @@ fn first_frame(head: &[u8]) -> Result<usize, usize> {
     let mut at = 0usize;
     loop {
         let Some(magic) = head.get(at..).and_then(|h| h.first_chunk::<4>()) else {
-            return if at >= head.len() { Ok(at) } else { Err(at.saturating_add(4)) };
+            return if at >= head.len() {
+                Ok(at)
+            } else {
+                Err(at.saturating_add(4))
+            };
         };
         if !SKIPPABLE.contains(&u32::from_le_bytes(*magic)) {
             return Ok(at);
@@ -102,11 +106,13 @@ pub fn sniff(head: &[u8]) -> Option<Compression> {
             // Skippable frames first: zstd or lz4 by the frame after them;
             // zstd if they are all there is.
             let rest = head.get(at..).unwrap_or_default();
-            return Some(if rest.starts_with(MAGICS[4].0) || rest.starts_with(MAGICS[5].0) {
-                Compression::Lz4
-            } else {
-                Compression::Zstd
-            });
+            return Some(
+                if rest.starts_with(MAGICS[4].0) || rest.starts_with(MAGICS[5].0) {
+                    Compression::Lz4
+                } else {
+                    Compression::Zstd
+                },
+            );
         }
         // Skippable frames longer than the head: both decoders skip them.
         Err(_) => return Some(Compression::Zstd),
@@ -352,7 +358,9 @@ impl<R: Read> BufRead for Peek<R> {
     fn consume(&mut self, n: usize) {
         let n = n.min(self.buf.len() - self.pos);
         self.pos += n;
-        self.consumed = self.consumed.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        self.consumed = self
+            .consumed
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use super::decode::{read_upto, corrupt, read_exact_or_eof};
+use super::decode::{corrupt, read_exact_or_eof, read_upto};
 
 const MAGIC: [u8; 9] = [0x89, b'L', b'Z', b'O', 0x00, b'\r', b'\n', 0x1A, b'\n'];
 /// lzop's block size, and the most the kernel's unlzo accepts.

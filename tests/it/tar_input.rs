@@ -224,9 +224,18 @@ fn every_sparse_flavour_gives_the_real_size_content_and_holes() {
     let names = sparse_tree(&src);
     let flavours: [(&str, &[&str]); 4] = [
         ("gnu", &["--format=gnu", "--sparse"]),
-        ("0.0", &["--format=posix", "--sparse", "--sparse-version=0.0"]),
-        ("0.1", &["--format=posix", "--sparse", "--sparse-version=0.1"]),
-        ("1.0", &["--format=posix", "--sparse", "--sparse-version=1.0"]),
+        (
+            "0.0",
+            &["--format=posix", "--sparse", "--sparse-version=0.0"],
+        ),
+        (
+            "0.1",
+            &["--format=posix", "--sparse", "--sparse-version=0.1"],
+        ),
+        (
+            "1.0",
+            &["--format=posix", "--sparse", "--sparse-version=1.0"],
+        ),
     ];
     for (flavour, args) in flavours {
         let tarball = tmp.path().join(format!("{flavour}.tar"));
@@ -236,7 +245,10 @@ fn every_sparse_flavour_gives_the_real_size_content_and_holes() {
         // The real sizes, not the stored data's.
         for (name, size) in [("small", 200), ("three", 3 << 20), ("two", 2 << 20)] {
             let l = line(&listing, &format!("/{name}"));
-            assert!(l.starts_with(&format!("f 0644 0 0 {size} ")), "{flavour}: {l}");
+            assert!(
+                l.starts_with(&format!("f 0644 0 0 {size} ")),
+                "{flavour}: {l}"
+            );
         }
         // Holes stay holes in our tree and in both tools' extraction.
         let tree = crate::util::tar_tree(&case.tar);
@@ -293,7 +305,10 @@ fn header_only_types_have_no_data_whatever_their_size() {
     ] {
         assert!(line(&listing, path).starts_with(kind), "{path}");
     }
-    assert_eq!(line(&listing, "/dir/hard").split(' ').nth(5), line(&listing, "/dir/f").split(' ').nth(5));
+    assert_eq!(
+        line(&listing, "/dir/hard").split(' ').nth(5),
+        line(&listing, "/dir/f").split(' ').nth(5)
+    );
 }
 
 #[test]
@@ -305,7 +320,10 @@ fn only_the_last_of_stacked_pax_headers_applies() {
         .file("next", b"y")
         .end();
     let (listing, _) = Case::new(&bytes).agrees();
-    assert!(!listing.iter().any(|l| l.contains("first-path")), "{listing:?}");
+    assert!(
+        !listing.iter().any(|l| l.contains("first-path")),
+        "{listing:?}"
+    );
     // The last header's uid; the header's own name and mtime.
     assert!(line(&listing, "/fallback").starts_with("f 0644 7 0 1 "));
     assert!(line(&listing, "/fallback").contains(" 1700000000 "));
@@ -335,10 +353,17 @@ fn a_lone_zero_block_ends_the_archive_with_a_warning_and_ignore_zeros_reads_on()
     assert!(!warnings.contains("zero block"), "{warnings}");
 
     // Concatenated archives: a warning names the data after the end.
-    let two = [Bytes::default().file("a", b"a").end(), Bytes::default().file("c", b"c").end()].concat();
+    let two = [
+        Bytes::default().file("a", b"a").end(),
+        Bytes::default().file("c", b"c").end(),
+    ]
+    .concat();
     let case = Case::new(&two);
     let (_, warnings) = case.agrees();
-    assert!(warnings.contains("bytes follow its end-of-archive blocks"), "{warnings}");
+    assert!(
+        warnings.contains("bytes follow its end-of-archive blocks"),
+        "{warnings}"
+    );
     let (listing, _) = case.images(&["--ignore-zeros"]);
     assert!(listing.iter().any(|l| l.ends_with(" /c")));
 }
@@ -364,13 +389,26 @@ fn files_with_holes_are_written_as_pax_sparse_members() {
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
     // 1 GiB, nearly all hole, and a small dense file.
-    sparse_file(&src.join("disk.img"), 1 << 30, &[(1 << 20, 4096), (900 << 20, 100)]);
+    sparse_file(
+        &src.join("disk.img"),
+        1 << 30,
+        &[(1 << 20, 4096), (900 << 20, 100)],
+    );
     std::fs::write(src.join("plain"), b"plain").unwrap();
     let tarball = tmp.path().join("in.tar");
-    gnu_tar(&src, &tarball, &["--format=posix", "--sparse"], &["disk.img", "plain"]);
+    gnu_tar(
+        &src,
+        &tarball,
+        &["--format=posix", "--sparse"],
+        &["disk.img", "plain"],
+    );
     let case = Case::new(&std::fs::read(&tarball).unwrap());
     let res = case.build("out", &["-f", "tar"]);
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     let image = case.path("out/rootfs.tar");
     let size = std::fs::metadata(&image).unwrap().len();
     assert!(size < 64 << 10, "rootfs.tar is {size} bytes");
@@ -394,7 +432,11 @@ fn files_with_holes_are_written_as_pax_sparse_members() {
     let case = Case::new(&std::fs::read(&tarball).unwrap());
     for (mode, dense) in [("pax", false), ("none", true)] {
         let res = case.build(mode, &["-f", "tar", "--tar-sparse", mode]);
-        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
         let image = case.path(&format!("{mode}/rootfs.tar"));
         let bytes = std::fs::read(&image).unwrap();
         assert_eq!(bytes.len() > 8 << 20, dense, "{mode}");
@@ -441,10 +483,17 @@ fn names_no_linux_filesystem_holds_are_refused_and_elided() {
             .file("short", b"x")
             .end();
         let err = Case::new(&bytes).refused();
-        assert!(err.contains(limit) && err.contains("Linux"), "{}", &err[..err.len().min(500)]);
+        assert!(
+            err.contains(limit) && err.contains("Linux"),
+            "{}",
+            &err[..err.len().min(500)]
+        );
         assert!(err.len() < 600, "an error line of {} bytes", err.len());
         if path.len() > 300 {
-            assert!(err.contains('…') && err.contains(&format!("({} bytes)", path.len() + 1)), "{err}");
+            assert!(
+                err.contains('…') && err.contains(&format!("({} bytes)", path.len() + 1)),
+                "{err}"
+            );
         }
     }
     let target = "t".repeat(4097);
@@ -453,7 +502,10 @@ fn names_no_linux_filesystem_holds_are_refused_and_elided() {
         .link("sym", b'2', 0, "t")
         .end();
     let err = Case::new(&bytes).refused();
-    assert!(err.contains("/sym") && err.contains("symlink target") && err.contains("4096"), "{err}");
+    assert!(
+        err.contains("/sym") && err.contains("symlink target") && err.contains("4096"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -463,7 +515,10 @@ fn archives_ending_at_a_header_boundary_are_read_with_a_warning() {
     let case = Case::new(&bytes);
     let (listing, warnings) = case.agrees();
     assert!(listing.iter().any(|l| l.ends_with(" /b")));
-    assert!(warnings.contains("without the two zero blocks"), "{warnings}");
+    assert!(
+        warnings.contains("without the two zero blocks"),
+        "{warnings}"
+    );
     // Cut inside a member's data: still an error.
     bytes.truncate(bytes.len() - 100);
     let err = Case::new(&bytes).refused();
@@ -529,22 +584,36 @@ fn trailing_garbage_after_a_complete_stream_is_a_warning() {
         let case = Case::new(&stream);
         let (got, warnings) = case.images(&[]);
         assert_same(tool, &want, &got);
-        assert!(warnings.contains("17 bytes of trailing garbage"), "{tool}: {warnings}");
+        assert!(
+            warnings.contains("17 bytes of trailing garbage"),
+            "{tool}: {warnings}"
+        );
         // With the archive inside incomplete, it is an error.
         let cut = &plain[..plain.len() - 1024];
         let mut stream = pipe(tool, args, cut);
         stream.extend_from_slice(b"garbage");
         let err = Case::new(&stream).refused();
-        assert!(err.contains("trailing garbage") && err.contains("incomplete"), "{tool}: {err}");
+        assert!(
+            err.contains("trailing garbage") && err.contains("incomplete"),
+            "{tool}: {err}"
+        );
     }
 }
 
 #[test]
 fn solaris_headers_and_unknown_types() {
     let bytes = Bytes::default()
-        .pax(b'X', &[(b"path", b"solaris-long-name"), (b"mtime", b"1600000000.5")])
+        .pax(
+            b'X',
+            &[(b"path", b"solaris-long-name"), (b"mtime", b"1600000000.5")],
+        )
         .file("short", b"s")
-        .member(b"acl", b'A', 41, b"01000003\0user::rw-,group::r--,other::r--\0")
+        .member(
+            b"acl",
+            b'A',
+            41,
+            b"01000003\0user::rw-,group::r--,other::r--\0",
+        )
         .file("acl", b"file with acl")
         .member(b"odd", b'Q', 2, b"QQ")
         .member(b"odd2", b'Q', 3, b"QQQ")
@@ -553,7 +622,10 @@ fn solaris_headers_and_unknown_types() {
     assert!(line(&listing, "/solaris-long-name").contains(" 1600000000 "));
     assert!(line(&listing, "/odd").starts_with("f 0644 0 0 2 "));
     assert!(warnings.contains("1 Solaris ACL"), "{warnings}");
-    assert!(warnings.contains("2 members of unknown type 'Q'") && warnings.contains("/odd"), "{warnings}");
+    assert!(
+        warnings.contains("2 members of unknown type 'Q'") && warnings.contains("/odd"),
+        "{warnings}"
+    );
 }
 
 /// An lzip member of `data` (lzip's format: "LZIP", version 1, the coded
@@ -606,7 +678,10 @@ fn pax_header_errors_name_their_member() {
         .file("ignored", b"x")
         .end();
     let err = Case::new(&t).refused();
-    assert!(err.contains("extended header of /etc/named") && err.contains("no `=`"), "{err}");
+    assert!(
+        err.contains("extended header of /etc/named") && err.contains("no `=`"),
+        "{err}"
+    );
     // Else the next header's name.
     let t = Bytes::default()
         .file("first", b"1")
@@ -622,5 +697,8 @@ fn pax_header_errors_name_their_member() {
         .0;
     t.extend_from_slice(&[b'z'; 1024]);
     let err = Case::new(&t).refused();
-    assert!(err.contains("byte 1024") && err.contains("extended header after /first"), "{err}");
+    assert!(
+        err.contains("byte 1024") && err.contains("extended header after /first"),
+        "{err}"
+    );
 }

@@ -8,7 +8,10 @@ use crate::path::elide;
 #[non_exhaustive]
 pub enum Error {
     /// The format cannot hold this entry (size, name length, id range, ...).
-    #[error("{}: {what} is {value}, but {format} allows at most {limit}", elide(path))]
+    #[error(
+        "{}: {what} is {value}, but {format} allows at most {limit}",
+        elide(path)
+    )]
     Limit {
         path: String,
         format: &'static str,

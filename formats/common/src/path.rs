@@ -106,7 +106,10 @@ mod tests {
         let long = format!("/{}é{}", "a".repeat(99), "b".repeat(400));
         let e = elide(&long);
         assert!(e.starts_with(&format!("/{}…", "a".repeat(99))), "{e}");
-        assert!(e.ends_with(&format!("{} (502 bytes)", "b".repeat(100))), "{e}");
+        assert!(
+            e.ends_with(&format!("{} (502 bytes)", "b".repeat(100))),
+            "{e}"
+        );
     }
 
     #[test]

@@ -124,13 +124,20 @@ pub(crate) fn signed_numeric(field: &[u8]) -> Option<i64> {
 /// and matches: the sum of the header's bytes with the checksum field read
 /// as spaces, unsigned as POSIX says or signed as some old writers did.
 pub(crate) fn checksum(h: &Block) -> Result<(), (Option<u64>, u64)> {
-    let rest = || h[..ustar::CHKSUM.start].iter().chain(&h[ustar::CHKSUM.end..]);
+    let rest = || {
+        h[..ustar::CHKSUM.start]
+            .iter()
+            .chain(&h[ustar::CHKSUM.end..])
+    };
     let spaces = 8 * u64::from(b' ');
     let unsigned = rest().map(|&b| u64::from(b)).sum::<u64>() + spaces;
     let Some(stored) = numeric(&h[ustar::CHKSUM]) else {
         return Err((None, unsigned));
     };
-    let signed = rest().map(|&b| i64::from(i8::from_ne_bytes([b]))).sum::<i64>() + 8 * i64::from(b' ');
+    let signed = rest()
+        .map(|&b| i64::from(i8::from_ne_bytes([b])))
+        .sum::<i64>()
+        + 8 * i64::from(b' ');
     if stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed) {
         Ok(())
     } else {
@@ -146,9 +153,8 @@ pub fn is_tar(bytes: &[u8]) -> bool {
         return false;
     };
     let magic = &h[ustar::MAGIC.start..ustar::VERSION.end];
-    let known = magic.starts_with(USTAR_MAGIC)
-        || magic == GNU_MAGIC
-        || magic.iter().all(|&b| b == 0);
+    let known =
+        magic.starts_with(USTAR_MAGIC) || magic == GNU_MAGIC || magic.iter().all(|&b| b == 0);
     known && h.iter().any(|&b| b != 0) && checksum(h).is_ok()
 }
 
@@ -194,7 +200,10 @@ impl Ustar<'_> {
         // six octal digits, a NUL and a space (at most 512 * 255 < 8^6).
         b[ustar::CHKSUM].fill(b' ');
         let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();
-        put_octal(&mut b[ustar::CHKSUM.start..ustar::CHKSUM.end - 1], u64::from(sum));
+        put_octal(
+            &mut b[ustar::CHKSUM.start..ustar::CHKSUM.end - 1],
+            u64::from(sum),
+        );
         b
     }
 }

@@ -253,8 +253,14 @@ mod tests {
         assert!(parse_time(b"12x").is_err());
         assert!(parse_time(b"99999999999999999999999").is_err());
         for t in [
-            Time { sec: -2, nsec: 500_000_000 },
-            Time { sec: 5, nsec: 120_000_000 },
+            Time {
+                sec: -2,
+                nsec: 500_000_000,
+            },
+            Time {
+                sec: 5,
+                nsec: 120_000_000,
+            },
             Time { sec: -7, nsec: 0 },
         ] {
             assert_eq!(parse_time(format_time(t).as_bytes()).unwrap(), t);

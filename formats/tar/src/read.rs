@@ -20,8 +20,7 @@ use rootforge_common::{
 };
 
 use crate::header::{
-    BLOCK_U64 as BLOCK, Block, USTAR_MAGIC, checksum, cstr, numeric, oldgnu, signed_numeric,
-    ustar,
+    BLOCK_U64 as BLOCK, Block, USTAR_MAGIC, checksum, cstr, numeric, oldgnu, signed_numeric, ustar,
 };
 use crate::pax::{self, PaxError, Records};
 use crate::sparse::{self, PaxSparse};
@@ -136,7 +135,10 @@ impl<'a> Input<'a> {
             return Ok(all.get(to_usize(pos)?..to_usize(end)?));
         }
         let cached = pos >= self.start
-            && end <= self.start.saturating_add(u64::try_from(self.window.len()).unwrap_or(0));
+            && end
+                <= self
+                    .start
+                    .saturating_add(u64::try_from(self.window.len()).unwrap_or(0));
         if !cached {
             let n = len.max(self.read_ahead).min(self.len - pos);
             self.window.resize(to_usize(n)?, 0);
@@ -330,7 +332,9 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
                     format!("extended header of {size} bytes is over the {MAX_META}-byte limit"),
                 ));
             }
-            let data = input.get(data_pos, size)?.ok_or_else(|| past_end(pos, size))?;
+            let data = input
+                .get(data_pos, size)?
+                .ok_or_else(|| past_end(pos, size))?;
             match kind {
                 b'x' | b'X' => match pax::parse(data) {
                     Ok(records) => pending.pax = records,
@@ -408,7 +412,14 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
             path,
             pending: p,
         };
-        add_member(&mut builder, &backing, &mut input, &at, &globals, &mut notes)?;
+        add_member(
+            &mut builder,
+            &backing,
+            &mut input,
+            &at,
+            &globals,
+            &mut notes,
+        )?;
         previous = Some(at.path);
         input.read_ahead = if end - pos <= Input::WINDOW {
             Input::WINDOW
@@ -545,11 +556,23 @@ fn check_name(path: &[u8], target: Option<&[u8]>) -> Result<()> {
         }
         return Ok(());
     }
-    if over(path.len(), MAX_PATH) {
-        return Err(limit("the path length", path.len(), MAX_PATH));
+    // The length as the tree holds it, without a leading `/` or `./`.
+    let mut rel = path;
+    while let Some(rest) = rel.strip_prefix(b"/").or_else(|| rel.strip_prefix(b"./")) {
+        rel = rest;
     }
-    if let Some(long) = path.split(|&b| b == b'/').find(|c| over(<[u8]>::len(c), MAX_COMPONENT)) {
-        return Err(limit("a name component's length", long.len(), MAX_COMPONENT));
+    if over(rel.len(), MAX_PATH) {
+        return Err(limit("the path length", rel.len(), MAX_PATH));
+    }
+    if let Some(long) = path
+        .split(|&b| b == b'/')
+        .find(|c| over(<[u8]>::len(c), MAX_COMPONENT))
+    {
+        return Err(limit(
+            "a name component's length",
+            long.len(),
+            MAX_COMPONENT,
+        ));
     }
     Ok(())
 }
@@ -764,10 +787,7 @@ fn add_member(
     let content = match m.kind {
         Kind::File => Content::File(regular(backing, input, m)?),
         Kind::Unknown(t) => {
-            let entry = notes
-                .unknown
-                .entry(t)
-                .or_insert_with(|| (0, name(path)));
+            let entry = notes.unknown.entry(t).or_insert_with(|| (0, name(path)));
             entry.0 = entry.0.saturating_add(1);
             Content::File(regular(backing, input, m)?)
         }
@@ -811,8 +831,12 @@ fn regular(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Result<F
     let pax = &m.pending.pax;
     let sparse_err = |why: String| m.err(format!("bad sparse map: {why}"));
     match sparse::pax_flavour(pax).map_err(sparse_err)? {
-        None => FileData::range(backing.clone(), m.data_pos, m.size)
-            .ok_or_else(|| m.err(format!("{} bytes of data run past the end of the input", m.size))),
+        None => FileData::range(backing.clone(), m.data_pos, m.size).ok_or_else(|| {
+            m.err(format!(
+                "{} bytes of data run past the end of the input",
+                m.size
+            ))
+        }),
         Some(PaxSparse::InRecords) => {
             let real = sparse::pax_real_size(pax).map_err(sparse_err)?;
             let map = sparse::map_from_records(pax).map_err(sparse_err)?;
@@ -857,9 +881,9 @@ fn sparse_ext_blocks(input: &mut Input<'_>, pos: u64, h: &Block, path: &[u8]) ->
         let at = pos
             .checked_add(n.saturating_mul(BLOCK))
             .ok_or_else(|| member_err(pos, path, "bad sparse map: offset overflow"))?;
-        let ext = input.block(at)?.ok_or_else(|| {
-            member_err(pos, path, "bad sparse map: extension block past the end")
-        })?;
+        let ext = input
+            .block(at)?
+            .ok_or_else(|| member_err(pos, path, "bad sparse map: extension block past the end"))?;
         extended = ext[oldgnu::EXT_ISEXTENDED] != 0;
     }
     Ok(n)
@@ -868,8 +892,8 @@ fn sparse_ext_blocks(input: &mut Input<'_>, pos: u64, h: &Block, path: &[u8]) ->
 /// Old GNU sparse (type `S`).
 fn gnu_sparse(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Result<FileData> {
     let sparse_err = |why: String| m.err(format!("bad sparse map: {why}"));
-    let real_size = numeric(&m.header[oldgnu::REALSIZE])
-        .ok_or_else(|| sparse_err("bad real size".into()))?;
+    let real_size =
+        numeric(&m.header[oldgnu::REALSIZE]).ok_or_else(|| sparse_err("bad real size".into()))?;
     let mut blocks = Vec::new();
     let mut ext_pos = m.pos.saturating_add(BLOCK);
     while ext_pos < m.data_pos {
@@ -879,7 +903,9 @@ fn gnu_sparse(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Resul
         blocks.push(ext);
         ext_pos = ext_pos.saturating_add(BLOCK);
     }
-    let map = sparse::map_from_gnu(m.header, blocks.iter().map(|b| &b[..]))
-        .map_err(sparse_err)?;
+    let map = sparse::map_from_gnu(m.header, blocks.iter().map(|b| &b[..])).map_err(sparse_err)?;
     sparse::file(backing, &map, m.data_pos, m.size, real_size).map_err(sparse_err)
 }
+
+#[cfg(test)]
+mod tests;

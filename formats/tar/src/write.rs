@@ -293,7 +293,11 @@ impl Writer<'_> {
             record(&mut self.pax, b"GNU.sparse.major", b"1");
             record(&mut self.pax, b"GNU.sparse.minor", b"0");
             record(&mut self.pax, b"GNU.sparse.name", &self.name);
-            record(&mut self.pax, b"GNU.sparse.realsize", d.size().to_string().as_bytes());
+            record(
+                &mut self.pax,
+                b"GNU.sparse.realsize",
+                d.size().to_string().as_bytes(),
+            );
         }
         let sparse_name = map.as_ref().map(|_| sparse_header_name(path));
         if link.len() > NAME_LEN {

@@ -953,7 +953,12 @@ fn holey() -> Tree {
     ];
     let data = FileData::sparse(backing, extents, 3 << 20).unwrap();
     put(&mut b, "var/disk.img", meta(0o600), Content::File(data));
-    put(&mut b, "var/hole", meta(0o644), Content::File(FileData::zeros(8 << 20)));
+    put(
+        &mut b,
+        "var/hole",
+        meta(0o644),
+        Content::File(FileData::zeros(8 << 20)),
+    );
     put(&mut b, "var/dense", meta(0o644), file(b"dense"));
     b.finish()
 }
@@ -990,7 +995,10 @@ fn holes_are_written_as_pax_sparse_1_0() {
         ]
     );
     // The map (with GNU tar's closing empty run), then the runs' data.
-    assert!(disk.data.starts_with(b"3\n4096\n100\n1048576\n10\n3145728\n0\n\0"));
+    assert!(
+        disk.data
+            .starts_with(b"3\n4096\n100\n1048576\n10\n3145728\n0\n\0")
+    );
     assert_eq!(disk.data.len(), 512 + 110);
     assert_eq!(&disk.data[512..612], &[b'A'; 100][..]);
     assert_eq!(&disk.data[612..], &[b'B'; 10][..]);
