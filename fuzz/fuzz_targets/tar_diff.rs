@@ -73,7 +73,10 @@ fn theirs(data: &[u8]) -> Option<BTreeMap<Vec<u8>, Theirs>> {
         }
         // Extended headers the `tar` crate does not apply (global, Solaris),
         // labels, ACLs and multi-volume continuations (which we refuse).
-        if matches!(typeflag, b'x' | b'g' | b'X' | b'A' | b'V' | b'L' | b'K' | b'M') {
+        if matches!(
+            typeflag,
+            b'x' | b'g' | b'X' | b'A' | b'V' | b'L' | b'K' | b'M'
+        ) {
             return None;
         }
         let header_only = matches!(typeflag, b'1'..=b'6');
@@ -122,7 +125,10 @@ fn theirs(data: &[u8]) -> Option<BTreeMap<Vec<u8>, Theirs>> {
         let mut at = 0;
         while let Some(i) = path[at..].iter().position(|&b| b == b'/') {
             let parent = &path[..at + i];
-            if out.get(parent).is_some_and(|t| !matches!(t.typeflag, b'5' | b'D')) {
+            if out
+                .get(parent)
+                .is_some_and(|t| !matches!(t.typeflag, b'5' | b'D'))
+            {
                 return None;
             }
             at += i + 1;
@@ -135,7 +141,10 @@ fn file_bytes(view: &View<'_>, path: &[u8]) -> Vec<u8> {
     let id = view.lookup(path).expect("in our tree");
     match &view.inode(id).content {
         Content::File(d) => d.to_vec().expect("readable"),
-        other => panic!("{}: not a file in our tree: {other:?}", String::from_utf8_lossy(path)),
+        other => panic!(
+            "{}: not a file in our tree: {other:?}",
+            String::from_utf8_lossy(path)
+        ),
     }
 }
 
@@ -160,7 +169,11 @@ fuzz_target!(|data: &[u8]| {
             // Hard links share their target's inode and contents.
             let target = t.link.as_deref().and_then(normalize).expect("link target");
             if let Content::File(_) = &inode.content {
-                assert_eq!(file_bytes(&view, path), file_bytes(&view, &target), "{shown}");
+                assert_eq!(
+                    file_bytes(&view, path),
+                    file_bytes(&view, &target),
+                    "{shown}"
+                );
             }
             continue;
         }
@@ -169,14 +182,18 @@ fuzz_target!(|data: &[u8]| {
             // regular file for both).
             (Content::File(_), b'0' | b'\0' | b'7' | b'S')
             | (Content::File(_), b'8'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b' ' | 0x80..=0xff) => {
-                assert!(file_bytes(&view, path) == t.data, "{shown}: contents differ");
+                assert!(
+                    file_bytes(&view, path) == t.data,
+                    "{shown}: contents differ"
+                );
             }
             // A GNU dump directory's data is its listing.
             (Content::Dir(_), b'5' | b'D') => {}
             (Content::Symlink(target), b'2') => {
                 assert_eq!(Some(&target[..]), t.link.as_deref(), "{shown}: target");
             }
-            (Content::CharDev { major, minor }, b'3') | (Content::BlockDev { major, minor }, b'4') => {
+            (Content::CharDev { major, minor }, b'3')
+            | (Content::BlockDev { major, minor }, b'4') => {
                 if let Some(dev) = t.dev {
                     assert_eq!((*major, *minor), dev, "{shown}: device");
                 }
@@ -207,7 +224,13 @@ fuzz_target!(|data: &[u8]| {
         if entry.path.is_empty() || seen.contains(&entry.path[..]) {
             continue;
         }
-        let implied = theirs.keys().any(|p| p.starts_with(&entry.path) && p.get(entry.path.len()) == Some(&b'/'));
-        assert!(implied, "{}: only in our tree", String::from_utf8_lossy(&entry.path));
+        let implied = theirs
+            .keys()
+            .any(|p| p.starts_with(&entry.path) && p.get(entry.path.len()) == Some(&b'/'));
+        assert!(
+            implied,
+            "{}: only in our tree",
+            String::from_utf8_lossy(&entry.path)
+        );
     }
 });
