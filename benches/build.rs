@@ -44,7 +44,10 @@ fn buildroot_jobs(base: &Arc<Tree>) -> Vec<ImageJob> {
                 Box::new(rootforge::cpio::CpioEncoder::default()),
             )
         },
-        job("rootfs.tar", Box::new(rootforge::tar::TarEncoder)),
+        job(
+            "rootfs.tar",
+            Box::new(rootforge::tar::TarEncoder::default()),
+        ),
         job(
             "rootfs.squashfs",
             Box::new(SquashfsEncoder {

@@ -23,7 +23,7 @@ fn encoders() -> Vec<(&'static str, Box<dyn Encoder>)> {
     };
     vec![
         ("cpio", Box::new(rootforge::cpio::CpioEncoder::default())),
-        ("tar", Box::new(rootforge::tar::TarEncoder)),
+        ("tar", Box::new(rootforge::tar::TarEncoder::default())),
         ("squashfs-gzip9", squashfs(Comp::Gzip, 9)),
         ("squashfs-zstd15", squashfs(Comp::Zstd, 15)),
         ("squashfs-xz6", squashfs(Comp::Xz, 6)),

@@ -34,6 +34,19 @@ for input in corpus/tar_ingest/example.tar "$tmp/corner.tar"; do
     "$rf" build -q "$input" -o "$tmp/iso" -f iso9660 --iso-zisofs
     cp "$tmp/iso/rootfs.iso9660" "corpus/iso_read/$base-zisofs"
 done
+# tar_diff: the tar_ingest seeds, and GNU tar's every format and sparse
+# flavour of a small tree.
+mkdir -p corpus/tar_diff "$tmp/small/d"
+cp corpus/tar_ingest/*.tar corpus/tar_diff/
+printf 'hello\n' > "$tmp/small/d/f"; ln -f "$tmp/small/d/f" "$tmp/small/d/h"; ln -sf f "$tmp/small/d/s"
+python3 -c 'import sys; f = open(sys.argv[1], "wb"); f.seek(70000); f.write(b"x"); f.truncate(140000)' "$tmp/small/sparse"
+for f in v7 oldgnu gnu ustar posix; do
+    tar -C "$tmp/small" --format=$f -cf corpus/tar_diff/$f.tar d
+done
+for v in 0.0 0.1 1.0; do
+    tar -C "$tmp/small" --format=posix --sparse --sparse-version=$v -cf corpus/tar_diff/sparse-$v.tar sparse d
+done
+tar -C "$tmp/small" --format=gnu --sparse -cf corpus/tar_diff/sparse-gnu.tar sparse d
 # split_reads: a read-size header (count, then sizes), then a stream, plain
 # or compressed as the decompress seeds are.
 mkdir -p corpus/split_reads

@@ -346,7 +346,7 @@ fn read_back(v: &Variant, image: Vec<u8>, implicit: Meta) -> Result<Vec<listing:
     let data: Backing = Arc::new(data);
     let opts = ReadOptions {
         implicit_dir: implicit,
-        clamp_mtime: None,
+        ..ReadOptions::default()
     };
     let tree = v.format.read(data, &opts)?.tree;
     Ok(listing::of_view(&tree.view())?)

@@ -106,8 +106,8 @@ fn io_err(input: &Source, source: io::Error) -> InputError {
 
 /// Reads the whole input into a tree.
 pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
-    let (backing, compression) = match source {
-        Source::Example => (Arc::new(EXAMPLE_ROOTFS) as Backing, Compression::None),
+    let (backing, compression, trailing) = match source {
+        Source::Example => (Arc::new(EXAMPLE_ROOTFS) as Backing, Compression::None, None),
         Source::Stdin => return load_stream(source, &mut io::stdin().lock(), opts),
         Source::Path(p) => {
             let meta = fs::metadata(p).map_err(|e| io_err(source, e))?;
@@ -117,7 +117,7 @@ pub fn load(source: &Source, opts: &Options) -> Result<Loaded, InputError> {
             open_tarball(source, p)?
         }
     };
-    ingest(source, backing, compression, opts)
+    ingest(source, backing, compression, trailing, opts)
 }
 
 /// Reads a (possibly compressed) tarball from a stream, as for stdin;
@@ -127,17 +127,19 @@ pub fn load_stream(
     input: &mut dyn Read,
     opts: &Options,
 ) -> Result<Loaded, InputError> {
-    let (backing, compression) = spool(source, input)?;
-    ingest(source, backing, compression, opts)
+    let (backing, compression, trailing) = spool(source, input)?;
+    ingest(source, backing, compression, trailing, opts)
 }
 
 /// Reads the tarball or image in `backing` into a tree: any format the
 /// registry reads is an input, sniffed from its bytes. A tarball is the
-/// fallback, so that a broken one gets the tar reader's error.
+/// fallback, so that a broken one gets the tar reader's error. `trailing` is how many
+/// bytes of garbage followed the compressed stream.
 fn ingest(
     source: &Source,
     backing: Backing,
     compression: Compression,
+    trailing: Option<u64>,
     opts: &Options,
 ) -> Result<Loaded, InputError> {
     let mut head = vec![
@@ -153,8 +155,9 @@ fn ingest(
     let read_opts = ReadOptions {
         implicit_dir: opts.implicit_dir(),
         clamp_mtime: opts.source_date_epoch,
+        ignore_zeros: opts.ignore_zeros,
     };
-    let read = match format {
+    let mut read = match format {
         Some(f) => f.read(backing, &read_opts),
         None => Format::Tar.read(backing, &read_opts),
     }
@@ -162,6 +165,24 @@ fn ingest(
         input: source.to_string(),
         cause: e,
     })?;
+    if let Some(n) = trailing {
+        // Garbage after the stream is harmless only if the archive in it
+        // is whole; otherwise it may be the rest of a damaged stream.
+        if !read.complete {
+            return Err(io_err(
+                source,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{n} bytes of trailing garbage follow the {compression} stream, and the archive in it is incomplete: corrupt input"
+                    ),
+                ),
+            ));
+        }
+        read.warnings.push(format!(
+            "{n} bytes of trailing garbage after the {compression} stream ignored"
+        ));
+    }
     let mut tree = read.tree;
     if opts.all_root {
         let mut b = tree.into_builder(opts.implicit_dir());
@@ -180,21 +201,46 @@ fn ingest(
 /// Maps a plain tarball in place, or decompresses a compressed one into an
 /// unlinked temporary file and maps that, so file data is never held twice
 /// and memory stays near the size of the metadata.
-fn open_tarball(source: &Source, path: &Path) -> Result<(Backing, Compression), InputError> {
+fn open_tarball(source: &Source, path: &Path) -> Result<Spooled, InputError> {
     let mut file = File::open(path).map_err(|e| io_err(source, e))?;
-    let mut head = [0u8; 16];
-    let n = read_full(&mut file, &mut head).map_err(|e| io_err(source, e))?;
-    match compress::sniff(&head[..n]) {
+    let head = compress::read_head(&mut file).map_err(|e| io_err(source, e))?;
+    refuse_unsupported(source, &head)?;
+    match compress::sniff(&head) {
         None => Ok((
             file_blob(file).map_err(|e| io_err(source, e))?,
             Compression::None,
+            None,
         )),
         Some(c) => {
             drop(file);
             let file = File::open(path).map_err(|e| io_err(source, e))?;
-            let spooled = decompress_to_temp(c, file).map_err(|e| decompress_err(source, c, e))?;
-            Ok((file_blob(spooled).map_err(|e| io_err(source, e))?, c))
+            let (spooled, trailing) =
+                decompress_to_temp(c, file).map_err(|e| decompress_err(source, c, e))?;
+            Ok((
+                file_blob(spooled).map_err(|e| io_err(source, e))?,
+                c,
+                trailing,
+            ))
         }
+    }
+}
+
+/// The input, decompressed; its compression; trailing garbage bytes.
+type Spooled = (Backing, Compression, Option<u64>);
+
+/// A compression recognised by its magic but not read is named.
+fn refuse_unsupported(source: &Source, head: &[u8]) -> Result<(), InputError> {
+    match compress::unsupported(head) {
+        Some(what) => Err(io_err(
+            source,
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "the input is {what} compressed, which rootforge does not read: decompress it first"
+                ),
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -207,13 +253,14 @@ fn decompress_err(source: &Source, c: Compression, e: io::Error) -> InputError {
 
 /// Copies a stream (stdin) to an unlinked temporary file, decompressing it
 /// if its first bytes say it is compressed.
-fn spool(source: &Source, input: &mut dyn Read) -> Result<(Backing, Compression), InputError> {
-    let mut head = [0u8; 16];
-    let n = read_full(input, &mut head).map_err(|e| io_err(source, e))?;
-    let chained = FullReads(io::Cursor::new(head[..n].to_vec()).chain(input));
-    let c = compress::sniff(&head[..n]).unwrap_or(Compression::None);
-    let file = decompress_to_temp(c, chained).map_err(|e| decompress_err(source, c, e))?;
-    Ok((file_blob(file).map_err(|e| io_err(source, e))?, c))
+fn spool(source: &Source, input: &mut dyn Read) -> Result<Spooled, InputError> {
+    let head = compress::read_head(input).map_err(|e| io_err(source, e))?;
+    refuse_unsupported(source, &head)?;
+    let c = compress::sniff(&head).unwrap_or(Compression::None);
+    let chained = FullReads(io::Cursor::new(head).chain(input));
+    let (file, trailing) =
+        decompress_to_temp(c, chained).map_err(|e| decompress_err(source, c, e))?;
+    Ok((file_blob(file).map_err(|e| io_err(source, e))?, c, trailing))
 }
 
 /// Fills every read unless the input ends, so a decoder sees the same reads
@@ -241,12 +288,15 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn decompress_to_temp<'a>(c: Compression, input: impl Read + 'a) -> io::Result<File> {
+fn decompress_to_temp<'a>(
+    c: Compression,
+    input: impl Read + 'a,
+) -> io::Result<(File, Option<u64>)> {
     let mut decoder = compress::decoder(c, input)?;
     let mut file = tempfile::tempfile()?;
     io::copy(&mut decoder, &mut file)?;
     file.flush()?;
-    Ok(file)
+    Ok((file, decoder.trailing()))
 }
 
 /// File data is read with `pread` when an image needs it, so the input's

@@ -34,8 +34,16 @@ pub fn read_image(path: &Path) -> Result<(Format, Tree)> {
             names.join(", ")
         );
     };
-    let tree = format.read(data, &ReadOptions::default())?.tree;
-    Ok((format, tree))
+    let read = format.read(data, &ReadOptions::default())?;
+    // An image must end as its format's images end; an input may be read
+    // more leniently.
+    if !read.complete {
+        bail!(
+            "{}: the {format} image does not end as {format} images end: truncated?",
+            path.display()
+        );
+    }
+    Ok((format, read.tree))
 }
 
 /// Strips a U-Boot legacy header and any outer compression.

@@ -76,6 +76,7 @@ pub fn read_overlay_dir(dir: &Path, source_date_epoch: Option<i64>) -> anyhow::R
         ignore_zeros: false,
         source_date_epoch,
         all_root: true,
+        ..Default::default()
     };
     Ok(crate::input::read_dir(dir, &opts)?.tree)
 }

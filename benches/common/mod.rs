@@ -70,12 +70,13 @@ pub fn read_options() -> rootforge::tar::ReadOptions {
     rootforge::tar::ReadOptions {
         implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
         clamp_mtime: None,
+        ..Default::default()
     }
 }
 
 fn shape(name: &'static str, tree: Tree) -> Shape {
     let mut out = Buffer::default();
-    rootforge::tar::TarEncoder
+    rootforge::tar::TarEncoder::default()
         .write(&tree.view(), &mut out)
         .expect("synthetic tree as tar");
     let tar: Backing = Arc::new(out.0);

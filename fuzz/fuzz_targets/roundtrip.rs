@@ -36,6 +36,7 @@ fuzz_target!(|tree: ArbitraryTree| {
     let opts = rootforge_tar::ReadOptions {
         implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
         clamp_mtime: None,
+        ..Default::default()
     };
     let back = rootforge_tar::read(Arc::new(image), &opts).expect("our tar reads back");
     let no_sockets: Vec<Line> = want

@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = rootforge_tar::ReadOptions {
         implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
         clamp_mtime: None,
+        ..Default::default()
     };
     if let Ok(ingest) = rootforge_tar::read(Arc::new(data.to_vec()), &opts) {
         let _ = listing::of_view(&ingest.tree.view());

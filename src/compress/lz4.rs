@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Read};
 
 use twox_hash::XxHash32;
 
-use super::decode::{corrupt, read_exact_or_eof, read_u32_le, skip_exact};
+use super::decode::{Framed, corrupt, read_exact_or_eof, read_u32_le, read_upto, skip_exact};
 
 const LEGACY_MAGIC: u32 = 0x184C_2102;
 const FRAME_MAGIC: u32 = 0x184D_2204;
@@ -113,6 +113,8 @@ pub(super) struct Decoder<R> {
     history: Vec<u8>,
     content_hash: XxHash32,
     content_len: u64,
+    /// Bytes after the last frame that start none, once seen.
+    trailing: Option<u64>,
 }
 
 impl<R: BufRead> Decoder<R> {
@@ -127,6 +129,7 @@ impl<R: BufRead> Decoder<R> {
             history: Vec::new(),
             content_hash: XxHash32::with_seed(0),
             content_len: 0,
+            trailing: None,
         }
     }
 
@@ -136,12 +139,22 @@ impl<R: BufRead> Decoder<R> {
         self.pos = 0;
         loop {
             match self.state {
+                State::Magic if self.trailing.is_some() => return Ok(()),
+                State::Magic if self.frames > 0 => {
+                    let (magic, n) = read_upto::<4, _>(&mut self.r)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    let magic = u32::from_le_bytes(magic);
+                    if n < 4 || !is_magic(magic) {
+                        self.trailing = Some(garbage(&mut self.r, n)?);
+                        return Ok(());
+                    }
+                    self.start_frame(magic)?;
+                }
                 State::Magic => {
                     let Some(magic) = read_exact_or_eof::<4, _>(&mut self.r)? else {
-                        if self.frames == 0 {
-                            return Err(corrupt("empty input"));
-                        }
-                        return Ok(());
+                        return Err(corrupt("empty input"));
                     };
                     self.start_frame(u32::from_le_bytes(magic))?;
                 }
@@ -153,7 +166,13 @@ impl<R: BufRead> Decoder<R> {
                     let len = u32::from_le_bytes(word);
                     let len_usize = usize::try_from(len).map_err(io::Error::other)?;
                     if len_usize > compress_bound(LEGACY_BLOCK) {
-                        // lz4 reads a value no block can have as the next magic.
+                        // lz4 reads a value no block can have as the next
+                        // magic; anything else is trailing garbage.
+                        if !is_magic(len) {
+                            self.trailing = Some(garbage(&mut self.r, 4)?);
+                            self.state = State::Magic;
+                            return Ok(());
+                        }
                         self.start_frame(len)?;
                         continue;
                     }
@@ -317,6 +336,23 @@ impl<R: BufRead> Decoder<R> {
                 e
             }
         })
+    }
+}
+
+fn is_magic(magic: u32) -> bool {
+    magic == LEGACY_MAGIC || magic == FRAME_MAGIC || SKIPPABLE_MAGIC.contains(&magic)
+}
+
+/// Counts the garbage after the last frame: the `read` bytes of what was
+/// taken for a magic number, and the rest of the input.
+fn garbage<R: Read>(r: &mut R, read: usize) -> io::Result<u64> {
+    let rest = io::copy(r, &mut io::sink())?;
+    Ok(rest.saturating_add(u64::try_from(read).unwrap_or(u64::MAX)))
+}
+
+impl<R: BufRead> Framed for Decoder<R> {
+    fn trailing(&self) -> Option<u64> {
+        self.trailing
     }
 }
 

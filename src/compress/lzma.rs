@@ -5,30 +5,50 @@ use std::io::{self, BufRead, Read};
 
 use liblzma::stream::{Action, Status, Stream};
 
-use super::decode::{MEMLIMIT, corrupt};
+use super::decode::{Framed, MEMLIMIT, Peek, corrupt, is_lzma_alone};
 
 pub(super) struct AloneDecoder<R> {
-    r: R,
+    r: Peek<R>,
     stream: Option<Stream>,
     members: u64,
+    /// Bytes after the last stream that start none, once seen.
+    trailing: Option<u64>,
 }
 
-impl<R: BufRead> AloneDecoder<R> {
-    pub fn new(r: R) -> Self {
+impl<R: Read> AloneDecoder<R> {
+    pub fn new(r: Peek<R>) -> Self {
         AloneDecoder {
             r,
             stream: None,
             members: 0,
+            trailing: None,
         }
     }
 }
 
-impl<R: BufRead> Read for AloneDecoder<R> {
+impl<R: Read> Framed for AloneDecoder<R> {
+    fn trailing(&self) -> Option<u64> {
+        self.trailing
+    }
+}
+
+impl<R: Read> Read for AloneDecoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
+        if self.trailing.is_some() {
+            return Ok(0);
+        }
         loop {
+            if self.stream.is_none() && self.members > 0 {
+                // A header that no encoder writes is not another stream.
+                let head = self.r.peek(13)?;
+                if !head.is_empty() && !is_lzma_alone(head) {
+                    self.trailing = Some(self.r.drain()?);
+                    return Ok(0);
+                }
+            }
             let input = self.r.fill_buf()?;
             let stream = match &mut self.stream {
                 Some(stream) => stream,

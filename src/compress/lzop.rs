@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use super::decode::{corrupt, read_exact_or_eof};
+use super::decode::{corrupt, read_exact_or_eof, read_upto};
 
 const MAGIC: [u8; 9] = [0x89, b'L', b'Z', b'O', 0x00, b'\r', b'\n', 0x1A, b'\n'];
 /// lzop's block size, and the most the kernel's unlzo accepts.
@@ -141,6 +141,14 @@ pub(super) struct Decoder<R> {
     src: Vec<u8>,
     out: Vec<u8>,
     pos: usize,
+    /// Bytes after the last file that start none, once seen.
+    trailing: Option<u64>,
+}
+
+impl<R: BufRead> super::decode::Framed for Decoder<R> {
+    fn trailing(&self) -> Option<u64> {
+        self.trailing
+    }
 }
 
 impl<R: BufRead> Decoder<R> {
@@ -152,6 +160,7 @@ impl<R: BufRead> Decoder<R> {
             src: Vec::new(),
             out: Vec::new(),
             pos: 0,
+            trailing: None,
         }
     }
 
@@ -160,12 +169,24 @@ impl<R: BufRead> Decoder<R> {
         self.pos = 0;
         loop {
             match self.state {
+                State::Magic if self.trailing.is_some() => return Ok(()),
                 State::Magic => {
-                    let Some(magic) = read_exact_or_eof::<9, _>(&mut self.r)? else {
-                        if self.files == 0 {
-                            return Err(corrupt("empty input"));
+                    let magic = if self.files > 0 {
+                        let (magic, n) = read_upto::<9, _>(&mut self.r)?;
+                        if n == 0 {
+                            return Ok(());
                         }
-                        return Ok(());
+                        if magic != MAGIC {
+                            // Not another lzop file: trailing garbage.
+                            let rest = io::copy(&mut self.r, &mut io::sink())?;
+                            self.trailing =
+                                Some(rest.saturating_add(u64::try_from(n).unwrap_or(u64::MAX)));
+                            return Ok(());
+                        }
+                        magic
+                    } else {
+                        read_exact_or_eof::<9, _>(&mut self.r)?
+                            .ok_or_else(|| corrupt("empty input"))?
                     };
                     if magic != MAGIC {
                         return Err(corrupt("not an lzop file (bad magic)"));

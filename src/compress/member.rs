@@ -8,6 +8,14 @@ use liblzma::stream::{Action, Check, Filters, LzmaOptions, Status, Stream};
 
 use super::{Compression, lz4, lzop};
 
+/// lzip is an input compression only.
+fn read_only() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "lzip is read as input but not written",
+    )
+}
+
 /// The gzip header's OS byte for Unix, as `gzip -n` writes it.
 const GZIP_OS_UNIX: u8 = 3;
 
@@ -20,6 +28,9 @@ pub(super) struct Codec {
 
 impl Codec {
     pub fn new(kind: Compression, level: Option<u32>) -> io::Result<Self> {
+        if kind == Compression::Lzip {
+            return Err(read_only());
+        }
         let level = level.unwrap_or_else(|| kind.default_level());
         if !kind.levels().contains(&level) {
             let range = kind.levels();
@@ -65,6 +76,7 @@ impl Codec {
                 .and_then(|dict| usize::try_from(dict).ok())
                 .map_or(MIB, |dict| dict.saturating_mul(3).max(MIB)),
             Compression::Zstd => 32 * MIB,
+            Compression::Lzip => MIB,
         }
     }
 
@@ -93,6 +105,7 @@ impl Codec {
                 enc.include_checksum(true)?;
                 enc.compress(data)
             }
+            Compression::Lzip => Err(read_only()),
         }
     }
 
@@ -231,6 +244,7 @@ impl StreamMember {
             }
             Compression::Lz4 => StreamMember::Lz4(lz4::LegacyWriter::new()),
             Compression::Lzo => StreamMember::Lzo(lzop::Writer::new()),
+            Compression::Lzip => return Err(read_only()),
         }))
     }
 

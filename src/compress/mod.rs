@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-pub use decode::{decoder, sniff};
+pub use decode::{Decoder, decoder, read_head, sniff, unsupported};
 pub use sink::CompressSink;
 
 /// An outer compression algorithm, named as Buildroot names it.
@@ -38,6 +38,8 @@ pub enum Compression {
     /// xz with CRC32 checks, the only check the kernel verifies.
     Xz,
     Zstd,
+    /// lzip: read as input, never written (not in [`Compression::ALL`]).
+    Lzip,
 }
 
 impl Compression {
@@ -64,6 +66,7 @@ impl Compression {
             Compression::Lzo => "lzo",
             Compression::Xz => "xz",
             Compression::Zstd => "zstd",
+            Compression::Lzip => "lzip",
         }
     }
 
@@ -78,13 +81,14 @@ impl Compression {
             Compression::Lzo => ".lzo",
             Compression::Xz => ".xz",
             Compression::Zstd => ".zst",
+            Compression::Lzip => ".lz",
         }
     }
 
     /// The level Buildroot's `fs/common.mk` uses.
     pub fn default_level(self) -> u32 {
         match self {
-            Compression::None => 0,
+            Compression::None | Compression::Lzip => 0,
             Compression::Zstd => 19,
             _ => 9,
         }
@@ -96,7 +100,7 @@ impl Compression {
     /// LZO1X-999 search), so the level does not change their output.
     pub fn levels(self) -> RangeInclusive<u32> {
         match self {
-            Compression::None => 0..=0,
+            Compression::None | Compression::Lzip => 0..=0,
             Compression::Gzip | Compression::Lz4 => 1..=12,
             Compression::Bzip2 | Compression::Lzo => 1..=9,
             Compression::Lzma | Compression::Xz => 0..=9,

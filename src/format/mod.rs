@@ -126,6 +126,8 @@ pub struct ReadOptions {
     pub implicit_dir: Meta,
     /// `SOURCE_DATE_EPOCH`: every mtime is clamped to it.
     pub clamp_mtime: Option<i64>,
+    /// Read a tar archive on past zero blocks (GNU tar's `--ignore-zeros`).
+    pub ignore_zeros: bool,
 }
 
 impl Default for ReadOptions {
@@ -133,6 +135,7 @@ impl Default for ReadOptions {
         ReadOptions {
             implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
             clamp_mtime: None,
+            ignore_zeros: false,
         }
     }
 }
@@ -146,6 +149,10 @@ pub struct ReadBack {
     pub entries: u64,
     /// What the reader accepted with a warning.
     pub warnings: Vec<String>,
+    /// The image ended as its format says images end (a tar archive with
+    /// its end-of-archive blocks); an input may be read without, an image
+    /// given to `inspect` may not.
+    pub complete: bool,
 }
 
 impl ReadBack {
@@ -165,6 +172,7 @@ impl ReadBack {
             tree,
             entries,
             warnings: Vec::new(),
+            complete: true,
         }
     }
 }

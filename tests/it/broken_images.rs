@@ -262,6 +262,7 @@ fn read_listing(name: &str, bytes: Vec<u8>) -> bool {
             let opts = rootforge::tar::ReadOptions {
                 implicit_dir: rootforge::common::Meta::new(0o755, 0, 0, Default::default()),
                 clamp_mtime: None,
+                ..Default::default()
             };
             rootforge::tar::read(data, &opts).map(|r| r.tree)
         }

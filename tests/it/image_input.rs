@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rootforge::common::listing::Line;
 use rootforge::format::Format;
 
-use crate::util::{build, inspect, run, rootforge, tiny_corpus};
+use crate::util::{build, inspect, rootforge, run, tiny_corpus};
 use crate::vm::{assert_same_listing, vm_listing_disks};
 
 /// The formats a tree goes through: cpio (also gzip-compressed), tar,
@@ -126,5 +126,8 @@ fn a_broken_image_input_is_an_error_and_leaves_nothing() {
     assert!(err.contains("cut.squashfs"), "{err}");
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
     // The same image whole is fine.
-    run(rootforge().args(["build", "-q", "-f", "ext4", "-o"]).arg(&out).arg(&image));
+    run(rootforge()
+        .args(["build", "-q", "-f", "ext4", "-o"])
+        .arg(&out)
+        .arg(&image));
 }

@@ -17,5 +17,6 @@ mod output_faults;
 mod plan;
 mod squashfs;
 mod tables;
+mod tar_input;
 mod util;
 mod vm;

@@ -154,6 +154,7 @@ pub fn tar_tree(input: &std::path::Path) -> rootforge::common::Tree {
     let opts = rootforge::tar::ReadOptions {
         implicit_dir: rootforge::common::Meta::new(0o755, 0, 0, Default::default()),
         clamp_mtime: None,
+        ..Default::default()
     };
     rootforge::tar::read(data, &opts).unwrap().tree
 }

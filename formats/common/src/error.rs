@@ -1,12 +1,17 @@
 use std::io;
 
+use crate::path::elide;
+
 /// An encoder or tree error. Every variant names the path it is about, so a
 /// user can find the offending entry in a tree of thousands.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The format cannot hold this entry (size, name length, id range, ...).
-    #[error("{path}: {what} is {value}, but {format} allows at most {limit}")]
+    #[error(
+        "{}: {what} is {value}, but {format} allows at most {limit}",
+        elide(path)
+    )]
     Limit {
         path: String,
         format: &'static str,
@@ -15,14 +20,14 @@ pub enum Error {
         limit: u64,
     },
     /// The entry is well formed but the format has no way to store it.
-    #[error("{path}: {format} cannot store {what}")]
+    #[error("{}: {format} cannot store {what}", elide(path))]
     Unsupported {
         path: String,
         format: &'static str,
         what: String,
     },
     /// A tree operation was given a path that does not fit the tree.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", elide(path))]
     Tree { path: String, reason: String },
     /// Reading file data or writing the image failed.
     #[error("{context}: {source}")]

@@ -26,7 +26,7 @@ pub use data::{Backing, Blob, Extent, FileBlob, FileData, Source, read_end};
 pub use encoder::{Buffer, Encoder, ImagePlan, Plain, Report, Sink, write_zeros};
 pub use error::{Error, Result};
 pub use overlay::Overlay;
-pub use path::{PathError, display_path, escape_bytes, normalize_path};
+pub use path::{PathError, display_path, elide, escape_bytes, normalize_path};
 pub use tree::{
     Content, DirEntry, Edit, Inode, InodeId, Kind, Meta, Replace, Time, Tree, TreeBuilder, Xattr,
 };

@@ -47,6 +47,29 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Text longer than this is shortened by [`elide`].
+const ELIDE_OVER: usize = 256;
+/// How much of each end [`elide`] keeps.
+const ELIDE_KEEP: usize = 100;
+
+/// A long name for an error message: its first and last 100 bytes around
+/// an ellipsis, with its length, so a megabyte-long path from a hostile
+/// archive gives a readable line. Shorter text is unchanged.
+pub fn elide(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= ELIDE_OVER {
+        return text.into();
+    }
+    let mut head = ELIDE_KEEP;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - ELIDE_KEEP;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…{} ({} bytes)", &text[..head], &text[tail..], text.len()).into()
+}
+
 fn escape_into(out: &mut String, path: &[u8]) {
     for chunk in path.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -75,6 +98,18 @@ mod tests {
         assert_eq!(normalize_path(b"/").unwrap(), Vec::<&[u8]>::new());
         assert_eq!(normalize_path(b"a/../b"), Err(PathError::DotDot));
         assert_eq!(normalize_path(b"a\0b"), Err(PathError::Nul));
+    }
+
+    #[test]
+    fn elides_long_text_only() {
+        assert_eq!(elide("short"), "short");
+        let long = format!("/{}é{}", "a".repeat(99), "b".repeat(400));
+        let e = elide(&long);
+        assert!(e.starts_with(&format!("/{}…", "a".repeat(99))), "{e}");
+        assert!(
+            e.ends_with(&format!("{} (502 bytes)", "b".repeat(100))),
+            "{e}"
+        );
     }
 
     #[test]

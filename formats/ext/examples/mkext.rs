@@ -47,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = rootforge_tar::ReadOptions {
         implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
         clamp_mtime: None,
+        ..Default::default()
     };
     let tree = rootforge_tar::read(Arc::new(bytes), &opts)?.tree;
     let t1 = Instant::now();

@@ -498,6 +498,7 @@ fn a_debian_rootfs_passes_fsck() {
     let opts = rootforge_tar::ReadOptions {
         implicit_dir: meta(0o755, 0, 0, 0),
         clamp_mtime: None,
+        ..Default::default()
     };
     let tree = rootforge_tar::read(backing(bytes), &opts).unwrap().tree;
     let want = listing::of_view(&tree.view()).unwrap();

@@ -491,6 +491,7 @@ fn corpus(name: &str) -> Option<Tree> {
     let opts = rootforge_tar::ReadOptions {
         implicit_dir: meta(0o755, 0, 0, 0),
         clamp_mtime: None,
+        ..Default::default()
     };
     Some(rootforge_tar::read(Arc::new(bytes), &opts).unwrap().tree)
 }

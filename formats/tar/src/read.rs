@@ -1,7 +1,9 @@
-//! Tarball ingest: ustar, GNU (long names and links, old sparse) and pax
-//! (path, linkpath, size, uid/gid, fractional and negative mtime, global
-//! headers, xattrs, sparse 0.1 and 1.0) into a [`Tree`] whose file data
-//! points into the input buffer.
+//! Tarball ingest: v7, ustar, GNU (long names and links, old sparse,
+//! dump directories) and pax (path, linkpath, size, uid/gid, fractional
+//! and negative mtime, global headers, xattrs, every sparse flavour;
+//! Solaris `X` headers) into a [`Tree`] whose file data points into the
+//! input buffer. Where readers differ, this one reads an archive as GNU
+//! tar, bsdtar and Go's archive/tar agree to read it.
 //!
 //! The headers are walked here rather than with the `tar` crate: its pax
 //! parser splits records at newlines (binary xattr values such as
@@ -10,12 +12,18 @@
 //! map. Every size and offset is checked against the buffer, so a hostile
 //! archive costs no more memory than its metadata.
 
+use std::collections::BTreeMap;
+
 use rootforge_common::{
-    Backing, Blob, Content, Edit, Error, Extent, FileData, Inode, Meta, Replace, Result, Time,
-    Tree, TreeBuilder, display_path,
+    Backing, Blob, Content, Edit, Error, FileData, Inode, Meta, Replace, Result, Time, Tree,
+    TreeBuilder, display_path, elide,
 };
 
-const BLOCK: u64 = 512;
+use crate::header::{
+    BLOCK_U64 as BLOCK, Block, USTAR_MAGIC, checksum, cstr, numeric, oldgnu, signed_numeric, ustar,
+};
+use crate::pax::{self, PaxError, Records};
+use crate::sparse::{self, PaxSparse};
 
 /// How to read a tarball.
 #[derive(Debug, Clone, Copy)]
@@ -24,24 +32,57 @@ pub struct ReadOptions {
     pub implicit_dir: Meta,
     /// Clamp every mtime to this (`SOURCE_DATE_EPOCH`).
     pub clamp_mtime: Option<i64>,
+    /// Read on past zero blocks to the end of the input, as GNU tar's
+    /// `--ignore-zeros` does (for concatenated archives).
+    pub ignore_zeros: bool,
+}
+
+impl Default for ReadOptions {
+    /// Implied directories 0755, owned by 0:0, dated at the epoch; no
+    /// clamping; the archive ends at its end-of-archive blocks.
+    fn default() -> Self {
+        ReadOptions {
+            implicit_dir: Meta::new(0o755, 0, 0, Time::default()),
+            clamp_mtime: None,
+            ignore_zeros: false,
+        }
+    }
 }
 
 /// A tarball read into a tree.
 #[derive(Debug)]
 pub struct Ingest {
+    /// Every member, hard links resolved, later members replacing earlier
+    /// ones of the same name.
     pub tree: Tree,
     /// Archive members read (pax and long-name headers not counted).
     pub members: u64,
-    /// What was read but cannot be kept (e.g. POSIX ACL records), once each.
+    /// What was read but cannot be kept (e.g. POSIX ACL records), once each,
+    /// and how the archive ended if not as POSIX says.
     pub warnings: Vec<String>,
+    /// How the archive ended.
+    pub end: End,
 }
 
-/// pax records: key and value bytes, in archive order.
-type Records = Vec<(Vec<u8>, Vec<u8>)>;
+/// How an archive ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// With two zero blocks (or, with [`ReadOptions::ignore_zeros`], at the
+    /// end of the input after zero blocks), as POSIX says.
+    Marker,
+    /// With one zero block at this offset and more data after it, which
+    /// was not read (GNU tar's "A lone zero block").
+    LoneZero(u64),
+    /// The input ended at this offset, at a header boundary, without zero
+    /// blocks.
+    Eof(u64),
+}
 
 /// What the headers before a member say about it.
 #[derive(Debug, Default)]
 struct Pending {
+    /// The last extended header's records: only the last one before a
+    /// member applies to it, as in GNU tar and Go.
     pax: Records,
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
@@ -51,6 +92,11 @@ struct Pending {
 /// read into memory. Real ones are tiny (xattr values are at most 64 KiB on
 /// Linux); the bound keeps a hostile size field from costing memory.
 const MAX_META: u64 = 64 << 20;
+/// Linux's `NAME_MAX`: no filesystem holds a longer name component.
+const MAX_COMPONENT: u64 = 255;
+/// Linux's `PATH_MAX`: no tool can create or extract a longer path or
+/// symlink target.
+const MAX_PATH: u64 = 4096;
 
 /// Buffered random access to the archive for the header walk. File data is
 /// never read here; the 16 KiB window holds several headers of small files,
@@ -88,8 +134,11 @@ impl<'a> Input<'a> {
         if let Some(all) = self.blob.as_slice() {
             return Ok(all.get(to_usize(pos)?..to_usize(end)?));
         }
-        let cached =
-            pos >= self.start && end <= self.start.saturating_add(self.window.len() as u64);
+        let cached = pos >= self.start
+            && end
+                <= self
+                    .start
+                    .saturating_add(u64::try_from(self.window.len()).unwrap_or(0));
         if !cached {
             let n = len.max(self.read_ahead).min(self.len - pos);
             self.window.resize(to_usize(n)?, 0);
@@ -102,8 +151,27 @@ impl<'a> Input<'a> {
         Ok(self.window.get(from..from.saturating_add(to_usize(len)?)))
     }
 
-    fn block(&mut self, pos: u64) -> Result<Option<[u8; 512]>> {
+    fn block(&mut self, pos: u64) -> Result<Option<Block>> {
         Ok(self.get(pos, BLOCK)?.and_then(|b| b.try_into().ok()))
+    }
+
+    /// The bytes from `pos` to the end (`None` past the end).
+    fn rest(&self, pos: u64) -> u64 {
+        self.len.saturating_sub(pos)
+    }
+
+    /// The offset of the first non-zero byte at or after `pos`, read in
+    /// 64 KiB pieces.
+    fn first_nonzero(&mut self, mut pos: u64) -> Result<Option<u64>> {
+        while pos < self.len {
+            let n = self.rest(pos).min(64 << 10);
+            let piece = self.get(pos, n)?.unwrap_or_default();
+            if let Some(i) = piece.iter().position(|&b| b != 0) {
+                return Ok(Some(pos.saturating_add(u64::try_from(i).unwrap_or(0))));
+            }
+            pos = pos.saturating_add(n);
+        }
+        Ok(None)
     }
 }
 
@@ -111,7 +179,61 @@ fn to_usize(v: u64) -> Result<usize> {
     usize::try_from(v).map_err(|_| Error::malformed("tar", v, "offset does not fit in memory"))
 }
 
+/// A path for a message: escaped, and shortened if it is long.
+fn name(path: &[u8]) -> String {
+    elide(&display_path(path)).into_owned()
+}
+
+/// An error about one member, at its header's offset.
+fn member_err(at: u64, path: &[u8], reason: impl std::fmt::Display) -> Error {
+    Error::malformed("tar", at, format!("{}: {reason}", name(path)))
+}
+
+/// What the walk notices that does not stop it, for one warning each.
+#[derive(Debug, Default)]
+struct Notes {
+    acl_records: u64,
+    solaris_acls: u64,
+    /// Members of unknown types read as regular files: count and first
+    /// path, by typeflag.
+    unknown: BTreeMap<u8, (u64, String)>,
+    other: Vec<String>,
+}
+
+impl Notes {
+    fn into_warnings(self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.acl_records > 0 {
+            out.push(format!(
+                "dropped {} POSIX ACL records (SCHILY.acl.*): ACLs are not carried yet",
+                self.acl_records
+            ));
+        }
+        if self.solaris_acls > 0 {
+            out.push(format!(
+                "skipped {} Solaris ACL members (type 'A'): ACLs are not carried yet",
+                self.solaris_acls
+            ));
+        }
+        for (kind, (count, first)) in self.unknown {
+            out.push(format!(
+                "read {count} members of unknown type {:?} as regular files, as POSIX says (first: {first})",
+                char::from(kind)
+            ));
+        }
+        out.extend(self.other);
+        out
+    }
+}
+
 /// Reads a whole uncompressed tarball held in `backing`.
+///
+/// # Errors
+///
+/// A malformed header, a member that runs past the end of the input, a
+/// name or xattr no Linux filesystem can hold, or a tree the members do
+/// not make (a `..` path, a hard link to nothing): each error names the
+/// member, or the offset where no member is known.
 pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
     let mut input = Input::new(&*backing);
     if input.len == 0 {
@@ -120,136 +242,294 @@ pub fn read(backing: Backing, opts: &ReadOptions) -> Result<Ingest> {
     let mut builder = TreeBuilder::new(opts.implicit_dir);
     let mut globals = Globals::default();
     let mut pending = Pending::default();
+    let mut notes = Notes::default();
     let mut members = 0u64;
-    let mut acl_records = 0u64;
+    // The last member's path, to place errors that have no member.
+    let mut previous: Option<Vec<u8>> = None;
     let mut pos = 0u64;
-    loop {
-        let h = input.block(pos)?.ok_or_else(|| {
-            Error::malformed(
-                "tar",
-                pos,
-                "the archive ends without an end-of-archive block: truncated archive?",
-            )
-        })?;
-        if h.iter().all(|&b| b == 0) {
-            break;
-        }
-        let h = &h;
-        if pos == 0 && verify_checksum(h, pos).is_err() {
-            return Err(Error::malformed(
-                "tar",
-                0,
-                "not a tar archive (nor gzip, zstd, xz, bzip2 or lz4 compressed): the first header is not valid",
-            ));
-        }
-        verify_checksum(h, pos)?;
-        let kind = h[156];
-        let header_size = numeric(&h[124..136]);
-        let data_pos = pos.saturating_add(BLOCK);
-        if matches!(kind, b'x' | b'g' | b'L' | b'K') {
-            let header_size =
-                header_size.ok_or_else(|| Error::malformed("tar", pos, "bad size field"))?;
-            if header_size > MAX_META {
+    let end = loop {
+        let rest = input.rest(pos);
+        if rest < BLOCK {
+            let tail = input.get(pos, rest)?.unwrap_or_default();
+            if tail.iter().any(|&b| b != 0) {
                 return Err(Error::malformed(
                     "tar",
                     pos,
-                    format!(
-                        "extended header of {header_size} bytes is over the {MAX_META}-byte limit"
-                    ),
+                    format!("the last {rest} bytes are too few for a header: truncated archive?"),
                 ));
             }
-            let data = input.get(data_pos, header_size)?.ok_or_else(|| {
-                Error::malformed(
+            break if opts.ignore_zeros && pos > 0 && last_was_zero(&mut input, pos)? {
+                End::Marker
+            } else {
+                End::Eof(pos)
+            };
+        }
+        let Some(h) = input.block(pos)? else {
+            return Err(Error::malformed("tar", pos, "header past the end"));
+        };
+        if h.iter().all(|&b| b == 0) {
+            if opts.ignore_zeros {
+                pos = pos.saturating_add(BLOCK);
+                continue;
+            }
+            let next = pos.saturating_add(BLOCK);
+            let second_zero = match input.get(next, input.rest(next).min(BLOCK))? {
+                Some(b) => !b.is_empty() && b.iter().all(|&x| x == 0),
+                None => false,
+            };
+            break if second_zero {
+                End::Marker
+            } else {
+                End::LoneZero(pos)
+            };
+        }
+        if let Err((stored, computed)) = checksum(&h) {
+            if pos == 0 {
+                return Err(Error::malformed(
+                    "tar",
+                    0,
+                    "not a tar archive (nor gzip, bzip2, lz4, lzip, lzma, lzo, xz or zstd compressed): the first header is not valid",
+                ));
+            }
+            let after = previous.as_deref().map(|p| format!(" (after {})", name(p)));
+            return Err(Error::malformed(
+                "tar",
+                pos,
+                match stored {
+                    Some(s) => format!(
+                        "header checksum mismatch (stored {s}, computed {computed}){}: corrupt archive or not a tarball",
+                        after.unwrap_or_default()
+                    ),
+                    None => format!(
+                        "bad header checksum field{}: corrupt archive or not a tarball",
+                        after.unwrap_or_default()
+                    ),
+                },
+            ));
+        }
+        let kind = h[ustar::TYPEFLAG];
+        let header_size = numeric(&h[ustar::SIZE]);
+        let data_pos = pos.saturating_add(BLOCK);
+        if matches!(kind, b'x' | b'X' | b'g' | b'L' | b'K' | b'A') {
+            let size = header_size.ok_or_else(|| {
+                Error::malformed("tar", pos, "bad size field in an extended header")
+            })?;
+            let next = next_header(data_pos, size, pos)?;
+            if kind == b'A' {
+                // A Solaris ACL for the next member: skipped, as its layout
+                // is not documented.
+                if next > input.len {
+                    return Err(past_end(pos, size));
+                }
+                notes.solaris_acls = notes.solaris_acls.saturating_add(1);
+                pos = next;
+                continue;
+            }
+            if size > MAX_META {
+                return Err(Error::malformed(
                     "tar",
                     pos,
-                    format!("{header_size}-byte extended header runs past the end of the input"),
-                )
-            })?;
+                    format!("extended header of {size} bytes is over the {MAX_META}-byte limit"),
+                ));
+            }
+            let data = input
+                .get(data_pos, size)?
+                .ok_or_else(|| past_end(pos, size))?;
             match kind {
-                b'x' => pending.pax.extend(parse_pax(data, pos)?),
-                b'g' => globals.apply(&parse_pax(data, pos)?, pos)?,
+                b'x' | b'X' => match pax::parse(data) {
+                    Ok(records) => pending.pax = records,
+                    Err(e) => return Err(pax_err(&mut input, pos, next, e, previous.as_deref())),
+                },
+                b'g' => {
+                    let records = pax::parse(data)
+                        .map_err(|e| pax_err(&mut input, pos, next, e, previous.as_deref()))?;
+                    globals.apply(&records).map_err(|reason| {
+                        Error::malformed("tar", pos, format!("global pax header: {reason}"))
+                    })?;
+                }
                 b'L' => pending.long_name = Some(cstr(data).to_vec()),
                 _ => pending.long_link = Some(cstr(data).to_vec()),
             }
-            pos = next_header(data_pos, header_size, pos)?;
+            pos = next;
             continue;
         }
         let p = std::mem::take(&mut pending);
-        let path = member_path(h, &p);
-        let size = match (get(&p.pax, b"size"), header_size) {
-            (Some(v), _) => parse_u64(v, "size", pos).map_err(of_member(&path))?,
+        let path = member_path(&h, &p);
+        check_name(&path, None)?;
+        let size = match (pax::get(&p.pax, b"size"), header_size) {
+            (Some(v), _) => pax::parse_u64(v, "size").map_err(|r| member_err(pos, &path, r))?,
             (None, Some(s)) => s,
             (None, None) => {
-                return Err(Error::malformed(
-                    "tar",
+                return Err(member_err(
                     pos,
-                    format!(
-                        "{}: bad size field (not octal, or over 64 bits)",
-                        display_path(&path)
-                    ),
+                    &path,
+                    "bad size field (not octal, or over 64 bits)",
                 ));
             }
         };
+        let kind = Kind::of(kind, &path);
         // Old GNU sparse members keep more of their map in blocks between
         // the header and the data.
-        let ext_blocks = if kind == b'S' {
-            sparse_ext_blocks(&mut input, pos, h, &path)?
+        let ext_blocks = if kind == Kind::GnuSparse {
+            sparse_ext_blocks(&mut input, pos, &h, &path)?
         } else {
             0
         };
         let data_pos = data_pos.saturating_add(ext_blocks.saturating_mul(BLOCK));
+        // The size field of header-only types does not count data blocks
+        // (POSIX for links; GNU tar, bsdtar, Go and CPython for all).
+        let stored = if kind.has_data() { size } else { 0 };
         // A size so large that the offset overflows is past the end too.
-        let Some(end) = next_header(data_pos, size, pos)
+        let Some(end) = next_header(data_pos, stored, pos)
             .ok()
             .filter(|&e| e <= input.len)
         else {
-            return Err(Error::malformed(
-                "tar",
+            return Err(member_err(
                 pos,
+                &path,
                 format!(
-                    "{}: {size} bytes of data run past the end of the input ({} bytes): truncated archive?",
-                    display_path(&path),
+                    "{stored} bytes of data run past the end of the input ({} bytes): truncated archive?",
                     input.len
                 ),
             ));
         };
         members = members.saturating_add(1);
-        acl_records = acl_records.saturating_add(
-            p.pax
-                .iter()
-                .filter(|(k, _)| k.starts_with(b"SCHILY.acl."))
-                .count() as u64,
+        notes.acl_records = notes.acl_records.saturating_add(
+            u64::try_from(
+                p.pax
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(b"SCHILY.acl."))
+                    .count(),
+            )
+            .unwrap_or(u64::MAX),
         );
         let at = Member {
-            header: h,
+            header: &h,
+            kind,
             pos,
             data_pos,
-            size,
+            size: stored,
             path,
             pending: p,
         };
-        add_member(&mut builder, &backing, &mut input, &at, &globals)?;
+        add_member(
+            &mut builder,
+            &backing,
+            &mut input,
+            &at,
+            &globals,
+            &mut notes,
+        )?;
+        previous = Some(at.path);
         input.read_ahead = if end - pos <= Input::WINDOW {
             Input::WINDOW
         } else {
             BLOCK
         };
         pos = end;
-    }
+    };
+    end_notes(&mut input, end, pos, members, &mut notes)?;
     if let Some(max) = opts.clamp_mtime {
         builder.clamp_mtimes(Time::from_secs(max));
-    }
-    let mut warnings = Vec::new();
-    if acl_records > 0 {
-        warnings.push(format!(
-            "dropped {acl_records} POSIX ACL records (SCHILY.acl.*): ACLs are not carried yet"
-        ));
     }
     Ok(Ingest {
         tree: builder.finish(),
         members,
-        warnings,
+        warnings: notes.into_warnings(),
+        end,
     })
+}
+
+/// Whether the block before `pos` is all zeros.
+fn last_was_zero(input: &mut Input<'_>, pos: u64) -> Result<bool> {
+    let Some(before) = pos.checked_sub(BLOCK) else {
+        return Ok(false);
+    };
+    Ok(input
+        .block(before)?
+        .is_some_and(|b| b.iter().all(|&x| x == 0)))
+}
+
+/// Warns about how the archive ended and about data after its end, or
+/// refuses an input that holds no member but zero blocks followed by
+/// something else (an ext or ISO 9660 image given by mistake starts so).
+fn end_notes(
+    input: &mut Input<'_>,
+    end: End,
+    pos: u64,
+    members: u64,
+    notes: &mut Notes,
+) -> Result<()> {
+    let after = match end {
+        End::Marker => pos.saturating_add(2 * BLOCK),
+        End::LoneZero(at) => at.saturating_add(BLOCK),
+        End::Eof(at) => {
+            notes.other.push(format!(
+                "the archive ends at byte {at} without the two zero blocks that mark its end: truncated?"
+            ));
+            return Ok(());
+        }
+    };
+    let Some(first) = input.first_nonzero(after)? else {
+        if let End::LoneZero(at) = end {
+            notes.other.push(format!(
+                "the archive ends at byte {at} with one zero block, where two mark its end: truncated?"
+            ));
+        }
+        return Ok(());
+    };
+    let left = input.rest(after);
+    if members == 0 {
+        return Err(Error::malformed(
+            "tar",
+            first,
+            format!(
+                "the input starts with the zero blocks that end an archive, but {} bytes of other data follow from byte {first}: not a tarball (ext and ISO 9660 images start with zeros)?",
+                input.rest(first)
+            ),
+        ));
+    }
+    notes.other.push(match end {
+        End::LoneZero(at) => format!(
+            "a lone zero block at byte {at} ends the archive; the {left} bytes after it were not read (--ignore-zeros reads on)"
+        ),
+        _ => format!(
+            "the archive ends at byte {pos}, but {left} bytes follow its end-of-archive blocks, not all zeros (from byte {first}), and were not read (--ignore-zeros reads on)"
+        ),
+    });
+    Ok(())
+}
+
+/// Names the member an extended header belongs to in its error: its
+/// `path` record if one was read, else the name in the next header, else
+/// the offset and the previous member.
+fn pax_err(
+    input: &mut Input<'_>,
+    at: u64,
+    next: u64,
+    e: PaxError,
+    previous: Option<&[u8]>,
+) -> Error {
+    let next_name = input
+        .block(next)
+        .ok()
+        .flatten()
+        .filter(|h| h.iter().any(|&b| b != 0) && checksum(h).is_ok())
+        .map(|h| member_path(&h, &Pending::default()));
+    let whose = match (e.path.or(next_name), previous) {
+        (Some(p), _) => format!("the extended header of {}", name(&p)),
+        (None, Some(prev)) => format!("the extended header after {}", name(prev)),
+        (None, None) => "the extended header before the first member".to_owned(),
+    };
+    Error::malformed("tar", at, format!("{whose}: {}", e.reason))
+}
+
+fn past_end(at: u64, size: u64) -> Error {
+    Error::malformed(
+        "tar",
+        at,
+        format!("{size}-byte extended header runs past the end of the input"),
+    )
 }
 
 fn next_header(data_pos: u64, size: u64, at: u64) -> Result<u64> {
@@ -258,47 +538,59 @@ fn next_header(data_pos: u64, size: u64, at: u64) -> Result<u64> {
         .ok_or_else(|| Error::malformed("tar", at, "member size overflows"))
 }
 
-/// The bytes before the first NUL.
-fn cstr(b: &[u8]) -> &[u8] {
-    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
-}
-
-/// The header checksum: the sum of its bytes with the checksum field read
-/// as spaces, unsigned as POSIX says or signed as some old writers did.
-fn verify_checksum(h: &[u8; 512], at: u64) -> Result<()> {
-    let stored = numeric(&h[148..156])
-        .ok_or_else(|| Error::malformed("tar", at, "bad header checksum field"))?;
-    let rest = || h[..148].iter().chain(&h[156..]);
-    let spaces = 8 * u64::from(b' ');
-    let unsigned = rest().map(|&b| u64::from(b)).sum::<u64>() + spaces;
-    let signed = rest().map(|&b| i64::from(b as i8)).sum::<i64>() + 8 * i64::from(b' ');
-    if stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed) {
-        Ok(())
-    } else {
-        Err(Error::malformed(
-            "tar",
-            at,
-            format!(
-                "header checksum mismatch (stored {stored}, computed {unsigned}): corrupt archive or not a tarball"
-            ),
-        ))
+/// Refuses a member path that no Linux filesystem holds: a component
+/// over `NAME_MAX` bytes or a whole over `PATH_MAX`; or, with `target`, a
+/// symlink target over `PATH_MAX`.
+fn check_name(path: &[u8], target: Option<&[u8]>) -> Result<()> {
+    let limit = |what: &'static str, value: usize, limit: u64| Error::Limit {
+        path: display_path(path),
+        format: "Linux",
+        what,
+        value: u64::try_from(value).unwrap_or(u64::MAX),
+        limit,
+    };
+    let over = |len: usize, max: u64| u64::try_from(len).unwrap_or(u64::MAX) > max;
+    if let Some(t) = target {
+        if over(t.len(), MAX_PATH) {
+            return Err(limit("the symlink target length", t.len(), MAX_PATH));
+        }
+        return Ok(());
     }
+    // The length as the tree holds it, without a leading `/` or `./`.
+    let mut rel = path;
+    while let Some(rest) = rel.strip_prefix(b"/").or_else(|| rel.strip_prefix(b"./")) {
+        rel = rest;
+    }
+    if over(rel.len(), MAX_PATH) {
+        return Err(limit("the path length", rel.len(), MAX_PATH));
+    }
+    if let Some(long) = path
+        .split(|&b| b == b'/')
+        .find(|c| over(<[u8]>::len(c), MAX_COMPONENT))
+    {
+        return Err(limit(
+            "a name component's length",
+            long.len(),
+            MAX_COMPONENT,
+        ));
+    }
+    Ok(())
 }
 
-/// The member's name: pax `path`, else a GNU long name, else the ustar
-/// prefix and name fields.
-fn member_path(h: &[u8; 512], p: &Pending) -> Vec<u8> {
-    if let Some(v) = get(&p.pax, b"GNU.sparse.name").or_else(|| get(&p.pax, b"path")) {
+/// The member's name: pax `GNU.sparse.name` or `path`, else a GNU long
+/// name, else the ustar prefix and name fields.
+fn member_path(h: &Block, p: &Pending) -> Vec<u8> {
+    if let Some(v) = pax::get(&p.pax, b"GNU.sparse.name").or_else(|| pax::get(&p.pax, b"path")) {
         return v.to_vec();
     }
     if let Some(n) = &p.long_name {
         return n.clone();
     }
-    let name = cstr(&h[..100]);
+    let name = cstr(&h[ustar::NAME]);
     // Only POSIX ustar has the prefix field; GNU's magic ("ustar  ") uses
     // those bytes for other things.
-    if &h[257..263] == b"ustar\0" && h[345] != 0 {
-        let mut p = cstr(&h[345..500]).to_vec();
+    if h[ustar::MAGIC] == *USTAR_MAGIC && h[ustar::PREFIX.start] != 0 {
+        let mut p = cstr(&h[ustar::PREFIX]).to_vec();
         p.push(b'/');
         p.extend_from_slice(name);
         return p;
@@ -306,59 +598,14 @@ fn member_path(h: &[u8; 512], p: &Pending) -> Vec<u8> {
     name.to_vec()
 }
 
-fn member_link(h: &[u8; 512], p: &Pending) -> Vec<u8> {
-    if let Some(v) = get(&p.pax, b"linkpath") {
+fn member_link(h: &Block, p: &Pending) -> Vec<u8> {
+    if let Some(v) = pax::get(&p.pax, b"linkpath") {
         return v.to_vec();
     }
     if let Some(l) = &p.long_link {
         return l.clone();
     }
-    cstr(&h[157..257]).to_vec()
-}
-
-/// Parses pax records (`"<len> <key>=<value>\n"`) by their length prefix,
-/// so values may hold any byte, newlines included.
-fn parse_pax(mut data: &[u8], at: u64) -> Result<Records> {
-    let bad = |why: &str| Error::malformed("tar", at, format!("bad pax record: {why}"));
-    let mut out = Vec::new();
-    // GNU tar pads the data of some extended headers with NULs.
-    while !data.is_empty() && data[0] != 0 {
-        let sp = data
-            .iter()
-            .take(20)
-            .position(|&b| b == b' ')
-            .ok_or_else(|| bad("no length"))?;
-        let len: usize = std::str::from_utf8(&data[..sp])
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad length"))?;
-        if len <= sp + 1 || len > data.len() {
-            return Err(bad("length out of range"));
-        }
-        let rec = &data[sp + 1..len];
-        let rec = rec
-            .strip_suffix(b"\n")
-            .ok_or_else(|| bad("record does not end with a newline"))?;
-        let eq = rec
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| bad("no `=`"))?;
-        out.push((rec[..eq].to_vec(), rec[eq + 1..].to_vec()));
-        data = &data[len..];
-    }
-    Ok(out)
-}
-
-fn get<'r>(pax: &'r Records, key: &[u8]) -> Option<&'r [u8]> {
-    // The last record for a key wins; an empty value unsets it.
-    let v = pax
-        .iter()
-        .rev()
-        .find(|(k, _)| k.as_slice() == key)?
-        .1
-        .as_slice();
-    (!v.is_empty()).then_some(v)
+    cstr(&h[ustar::LINKNAME]).to_vec()
 }
 
 /// Keys of pax global headers that apply to every later member.
@@ -370,31 +617,13 @@ struct Globals {
 }
 
 impl Globals {
-    fn apply(&mut self, pax: &Records, at: u64) -> Result<()> {
+    fn apply(&mut self, pax: &Records) -> std::result::Result<(), String> {
         for (k, v) in pax {
-            let empty = v.is_empty();
+            let set = !v.is_empty();
             match &**k {
-                b"uid" => {
-                    self.uid = if empty {
-                        None
-                    } else {
-                        Some(parse_id(v, "uid", at)?)
-                    }
-                }
-                b"gid" => {
-                    self.gid = if empty {
-                        None
-                    } else {
-                        Some(parse_id(v, "gid", at)?)
-                    }
-                }
-                b"mtime" => {
-                    self.mtime = if empty {
-                        None
-                    } else {
-                        Some(parse_time(v, at)?)
-                    }
-                }
+                b"uid" => self.uid = set.then(|| pax::parse_id(v, "uid")).transpose()?,
+                b"gid" => self.gid = set.then(|| pax::parse_id(v, "gid")).transpose()?,
+                b"mtime" => self.mtime = set.then(|| pax::parse_time(v)).transpose()?,
                 _ => {}
             }
         }
@@ -402,145 +631,143 @@ impl Globals {
     }
 }
 
-/// Names the member in an error about one of its pax values (which are
-/// parsed where the member's path may not be known yet).
-fn of_member(path: &[u8]) -> impl Fn(Error) -> Error + '_ {
-    move |e| match e {
-        Error::Malformed {
-            format,
-            offset,
-            reason,
-        } => Error::malformed(format, offset, format!("{}: {reason}", display_path(path))),
-        e => e,
-    }
+/// What a member is, from its typeflag (and, for old archives, its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    /// Old GNU sparse (`S`).
+    GnuSparse,
+    HardLink,
+    Symlink,
+    CharDev,
+    BlockDev,
+    Dir,
+    /// GNU dump directory (`D`): a directory with a listing as data.
+    DumpDir,
+    Fifo,
+    /// GNU volume label (`V`): not a file.
+    Label,
+    /// GNU multi-volume continuation (`M`).
+    Continuation,
+    /// Any other typeflag: a regular file, as POSIX says.
+    Unknown(u8),
 }
 
-fn bad(at: u64, what: &str, v: &[u8]) -> Error {
-    Error::malformed(
-        "tar",
-        at,
-        format!("bad pax {what} value {:?}", String::from_utf8_lossy(v)),
-    )
-}
-
-fn parse_u64(v: &[u8], what: &str, at: u64) -> Result<u64> {
-    std::str::from_utf8(v)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(at, what, v))
-}
-
-fn parse_id(v: &[u8], what: &str, at: u64) -> Result<u32> {
-    let n = parse_u64(v, what, at)?;
-    u32::try_from(n).map_err(|_| bad(at, what, v))
-}
-
-/// A pax time: `[-]seconds[.fraction]`. For negative times the fraction
-/// counts away from zero (`-1.5` is half a second before `-1`).
-fn parse_time(v: &[u8], at: u64) -> Result<Time> {
-    let s = std::str::from_utf8(v).map_err(|_| bad(at, "mtime", v))?;
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (secs, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if secs.is_empty()
-        || !secs.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(bad(at, "mtime", v));
-    }
-    let secs: i64 = secs.parse().map_err(|_| bad(at, "mtime", v))?;
-    let mut nsec = 0u32;
-    for (i, b) in frac.bytes().take(9).enumerate() {
-        nsec += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
-    }
-    Ok(if !neg {
-        Time { sec: secs, nsec }
-    } else if nsec == 0 {
-        Time {
-            sec: -secs,
-            nsec: 0,
+impl Kind {
+    fn of(typeflag: u8, path: &[u8]) -> Kind {
+        match typeflag {
+            // Pre-POSIX archives mark directories with a trailing slash;
+            // GNU tar and bsdtar read any regular type so, with no data.
+            b'0' | b'\0' | b'7' if path.ends_with(b"/") => Kind::Dir,
+            b'0' | b'\0' | b'7' => Kind::File,
+            b'S' => Kind::GnuSparse,
+            b'1' => Kind::HardLink,
+            b'2' => Kind::Symlink,
+            b'3' => Kind::CharDev,
+            b'4' => Kind::BlockDev,
+            b'5' => Kind::Dir,
+            b'6' => Kind::Fifo,
+            b'D' => Kind::DumpDir,
+            b'V' => Kind::Label,
+            b'M' => Kind::Continuation,
+            other => Kind::Unknown(other),
         }
-    } else {
-        Time {
-            sec: (-secs).checked_sub(1).ok_or_else(|| bad(at, "mtime", v))?,
-            nsec: 1_000_000_000 - nsec,
-        }
-    })
+    }
+
+    /// Whether data blocks follow the header (`size` of them).
+    fn has_data(self) -> bool {
+        !matches!(
+            self,
+            Kind::HardLink
+                | Kind::Symlink
+                | Kind::CharDev
+                | Kind::BlockDev
+                | Kind::Dir
+                | Kind::Fifo
+        )
+    }
 }
 
 /// One archive member with everything its headers said.
 struct Member<'a> {
-    header: &'a [u8; 512],
+    header: &'a Block,
+    kind: Kind,
     /// Offset of its header, for messages.
     pos: u64,
     data_pos: u64,
+    /// Bytes of data blocks after the header (and any sparse extension
+    /// blocks).
     size: u64,
     path: Vec<u8>,
     pending: Pending,
 }
 
-fn field(h: &[u8; 512], range: std::ops::Range<usize>, what: &str, m: &Member<'_>) -> Result<u64> {
-    numeric(&h[range]).ok_or_else(|| {
-        Error::malformed(
-            "tar",
-            m.pos,
-            format!("{}: bad {what} field", display_path(&m.path)),
-        )
-    })
-}
+impl Member<'_> {
+    fn field(&self, range: std::ops::Range<usize>, what: &str) -> Result<u64> {
+        numeric(&self.header[range])
+            .ok_or_else(|| member_err(self.pos, &self.path, format!("bad {what} field")))
+    }
 
-fn id32(v: u64, m: &Member<'_>, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| {
-        Error::malformed(
-            "tar",
-            m.pos,
-            format!(
-                "{}: {what} {v} does not fit in 32 bits",
-                display_path(&m.path)
-            ),
-        )
-    })
+    fn u32_field(&self, range: std::ops::Range<usize>, what: &str) -> Result<u32> {
+        let v = self.field(range, what)?;
+        u32::try_from(v).map_err(|_| {
+            member_err(
+                self.pos,
+                &self.path,
+                format!("{what} {v} does not fit in 32 bits"),
+            )
+        })
+    }
+
+    fn err(&self, reason: impl std::fmt::Display) -> Error {
+        member_err(self.pos, &self.path, reason)
+    }
 }
 
 /// Owner, mode, mtime and xattrs, with pax and global overrides applied.
 fn member_meta(m: &Member<'_>, globals: &Globals) -> Result<(Meta, Records)> {
-    let (h, pax, at) = (m.header, &m.pending.pax, m.pos);
-    let uid = match (get(pax, b"uid"), globals.uid) {
-        (Some(v), _) => parse_id(v, "uid", at).map_err(of_member(&m.path))?,
+    let (h, pax) = (m.header, &m.pending.pax);
+    let uid = match (pax::get(pax, b"uid"), globals.uid) {
+        (Some(v), _) => pax::parse_id(v, "uid").map_err(|r| m.err(r))?,
         (None, Some(u)) => u,
-        (None, None) => id32(field(h, 108..116, "uid", m)?, m, "uid")?,
+        (None, None) => m.u32_field(ustar::UID, "uid")?,
     };
-    let gid = match (get(pax, b"gid"), globals.gid) {
-        (Some(v), _) => parse_id(v, "gid", at).map_err(of_member(&m.path))?,
+    let gid = match (pax::get(pax, b"gid"), globals.gid) {
+        (Some(v), _) => pax::parse_id(v, "gid").map_err(|r| m.err(r))?,
         (None, Some(g)) => g,
-        (None, None) => id32(field(h, 116..124, "gid", m)?, m, "gid")?,
+        (None, None) => m.u32_field(ustar::GID, "gid")?,
     };
-    let mtime = match (get(pax, b"mtime"), globals.mtime) {
-        (Some(v), _) => parse_time(v, at).map_err(of_member(&m.path))?,
+    let mtime = match (pax::get(pax, b"mtime"), globals.mtime) {
+        (Some(v), _) => pax::parse_time(v).map_err(|r| m.err(r))?,
         (None, Some(t)) => t,
-        (None, None) => Time::from_secs(signed_numeric(&h[136..148]).ok_or_else(|| {
-            Error::malformed(
-                "tar",
-                at,
-                format!("{}: bad mtime field", display_path(&m.path)),
-            )
-        })?),
+        (None, None) => Time::from_secs(
+            signed_numeric(&h[ustar::MTIME]).ok_or_else(|| m.err("bad mtime field"))?,
+        ),
     };
-    let mode = field(h, 100..108, "mode", m)?;
+    let mode = m.field(ustar::MODE, "mode")?;
     let mut xattrs = Vec::new();
     for (k, v) in pax {
-        if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
-            xattrs.push((name.to_vec(), v.clone()));
+        let (name, value) = if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
+            (name.to_vec(), v.clone())
         } else if let Some(name) = k.strip_prefix(b"LIBARCHIVE.xattr.") {
-            let name = percent_decode(name).ok_or_else(|| bad(at, "LIBARCHIVE.xattr name", k))?;
-            let value = base64_decode(v).ok_or_else(|| bad(at, "LIBARCHIVE.xattr value", v))?;
-            xattrs.push((name, value));
+            let name = pax::percent_decode(name)
+                .ok_or_else(|| m.err(pax::bad_value("LIBARCHIVE.xattr name", k)))?;
+            let value = pax::base64_decode(v)
+                .ok_or_else(|| m.err(pax::bad_value("LIBARCHIVE.xattr value", v)))?;
+            (name, value)
         } else if &**k == b"RHT.security.selinux" {
-            xattrs.push((b"security.selinux".to_vec(), v.clone()));
+            (b"security.selinux".to_vec(), v.clone())
+        } else {
+            continue;
+        };
+        // Go, GNU tar and bsdtar refuse these; a filesystem cannot hold them.
+        if name.is_empty() || name.contains(&0) {
+            return Err(m.err(format!(
+                "xattr name {:?} is empty or holds a NUL byte",
+                String::from_utf8_lossy(&name)
+            )));
         }
+        xattrs.push((name, value));
     }
     // Lossless after the mask.
     let perm = u16::try_from(mode & 0o7777).unwrap_or(0);
@@ -553,73 +780,41 @@ fn add_member(
     input: &mut Input<'_>,
     m: &Member<'_>,
     globals: &Globals,
+    notes: &mut Notes,
 ) -> Result<()> {
-    let (h, path, at) = (m.header, &m.path, m.pos);
+    let (h, path) = (m.header, &m.path);
     let (meta, xattrs) = member_meta(m, globals)?;
-    let pax = &m.pending.pax;
-    let dev = |range: std::ops::Range<usize>, what: &str| -> Result<u32> {
-        let v = field(h, range, what, m)?;
-        u32::try_from(v).map_err(|_| {
-            Error::malformed(
-                "tar",
-                at,
-                format!(
-                    "{}: device {what} {v} does not fit in 32 bits",
-                    display_path(path)
-                ),
-            )
-        })
-    };
-    let content = match h[156] {
-        b'0' | b'\0' | b'7' if path.ends_with(b"/") && m.size == 0 => {
-            // Pre-POSIX archives mark directories with a trailing slash only.
-            Content::Dir(Default::default())
+    let content = match m.kind {
+        Kind::File => Content::File(regular(backing, input, m)?),
+        Kind::Unknown(t) => {
+            let entry = notes.unknown.entry(t).or_insert_with(|| (0, name(path)));
+            entry.0 = entry.0.saturating_add(1);
+            Content::File(regular(backing, input, m)?)
         }
-        b'0' | b'\0' | b'7' => {
-            if get(pax, b"GNU.sparse.major").is_some() || get(pax, b"GNU.sparse.map").is_some() {
-                Content::File(pax_sparse(
-                    backing, input, m.data_pos, m.size, pax, at, path,
-                )?)
-            } else {
-                Content::File(range(backing, m.data_pos, m.size, at, path)?)
-            }
+        Kind::GnuSparse => Content::File(gnu_sparse(backing, input, m)?),
+        Kind::Dir | Kind::DumpDir => Content::Dir(Default::default()),
+        Kind::Symlink => {
+            let target = member_link(h, &m.pending);
+            check_name(path, Some(&target))?;
+            Content::Symlink(target.into())
         }
-        b'S' => Content::File(gnu_sparse(backing, input, m)?),
-        // `D` is a GNU incremental dump directory: a directory with a listing
-        // as data.
-        b'5' | b'D' => Content::Dir(Default::default()),
-        b'2' => Content::Symlink(member_link(h, &m.pending).into()),
-        b'3' => Content::CharDev {
-            major: dev(329..337, "major")?,
-            minor: dev(337..345, "minor")?,
+        Kind::CharDev => Content::CharDev {
+            major: m.u32_field(ustar::DEVMAJOR, "device major")?,
+            minor: m.u32_field(ustar::DEVMINOR, "device minor")?,
         },
-        b'4' => Content::BlockDev {
-            major: dev(329..337, "major")?,
-            minor: dev(337..345, "minor")?,
+        Kind::BlockDev => Content::BlockDev {
+            major: m.u32_field(ustar::DEVMAJOR, "device major")?,
+            minor: m.u32_field(ustar::DEVMINOR, "device minor")?,
         },
-        b'6' => Content::Fifo,
-        b'1' => {
-            let id = b.hard_link(path, &member_link(h, &m.pending))?;
-            // A pax hard link may carry the data again; the names share it.
-            if m.size > 0 {
-                let data = range(backing, m.data_pos, m.size, at, path)?;
-                if let Content::File(d) = &mut b.inode_mut(id).content {
-                    *d = data;
-                }
-            }
+        Kind::Fifo => Content::Fifo,
+        Kind::HardLink => {
+            b.hard_link(path, &member_link(h, &m.pending))?;
             return Ok(());
         }
-        // A GNU volume label is not a file.
-        b'V' => return Ok(()),
-        other => {
-            return Err(Error::malformed(
-                "tar",
-                at,
-                format!(
-                    "{}: unsupported tar entry type {:?}",
-                    display_path(path),
-                    char::from(other)
-                ),
+        Kind::Label => return Ok(()),
+        Kind::Continuation => {
+            return Err(m.err(
+                "a continuation from another volume (type 'M'): only single-volume archives are read",
             ));
         }
     };
@@ -631,318 +826,86 @@ fn add_member(
     Ok(())
 }
 
-fn range(backing: &Backing, pos: u64, size: u64, at: u64, path: &[u8]) -> Result<FileData> {
-    FileData::range(backing.clone(), pos, size).ok_or_else(|| {
-        Error::malformed(
-            "tar",
-            at,
-            format!(
-                "{}: {size} bytes of data run past the end of the input",
-                display_path(path)
-            ),
-        )
-    })
-}
-
-fn sparse_err(at: u64, path: &[u8], why: &str) -> Error {
-    Error::malformed(
-        "tar",
-        at,
-        format!("{}: bad sparse map: {why}", display_path(path)),
-    )
-}
-
-/// Builds a sparse file from a map of (offset, length) pairs whose data is
-/// stored back to back from `data_pos`, `stored` bytes in all.
-fn sparse_file(
-    backing: &Backing,
-    map: &[(u64, u64)],
-    data_pos: u64,
-    stored: u64,
-    real_size: u64,
-    at: u64,
-    path: &[u8],
-) -> Result<FileData> {
-    let mut extents = Vec::with_capacity(map.len());
-    let mut used = 0u64;
-    for &(logical, len) in map {
-        if len == 0 {
-            continue;
+/// A regular member: its data as it is, or one of the pax sparse flavours.
+fn regular(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Result<FileData> {
+    let pax = &m.pending.pax;
+    let sparse_err = |why: String| m.err(format!("bad sparse map: {why}"));
+    match sparse::pax_flavour(pax).map_err(sparse_err)? {
+        None => FileData::range(backing.clone(), m.data_pos, m.size).ok_or_else(|| {
+            m.err(format!(
+                "{} bytes of data run past the end of the input",
+                m.size
+            ))
+        }),
+        Some(PaxSparse::InRecords) => {
+            let real = sparse::pax_real_size(pax).map_err(sparse_err)?;
+            let map = sparse::map_from_records(pax).map_err(sparse_err)?;
+            sparse::file(backing, &map, m.data_pos, m.size, real).map_err(sparse_err)
         }
-        let stored_at = data_pos
-            .checked_add(used)
-            .ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
-        extents.push(Extent {
-            logical,
-            stored: stored_at,
-            len,
-        });
-        used = used
-            .checked_add(len)
-            .ok_or_else(|| sparse_err(at, path, "length overflow"))?;
+        Some(PaxSparse::InData) => {
+            let real = sparse::pax_real_size(pax).map_err(sparse_err)?;
+            // Read as much of the data as the map needs, doubling from one
+            // block up to MAX_META.
+            let mut want = BLOCK.min(m.size);
+            let (map, used) = loop {
+                let text = input
+                    .get(m.data_pos, want)?
+                    .ok_or_else(|| sparse_err("the map runs past the end".into()))?;
+                if let Some(found) = sparse::map_from_data(text, m.size).map_err(sparse_err)? {
+                    break found;
+                }
+                if want >= m.size.min(MAX_META) {
+                    return Err(sparse_err("the map is cut short".into()));
+                }
+                want = want.saturating_mul(2).min(m.size).min(MAX_META);
+            };
+            let data_pos = m
+                .data_pos
+                .checked_add(used)
+                .ok_or_else(|| sparse_err("offset overflow".into()))?;
+            let left = m
+                .size
+                .checked_sub(used)
+                .ok_or_else(|| sparse_err("the map is longer than the member".into()))?;
+            sparse::file(backing, &map, data_pos, left, real).map_err(sparse_err)
+        }
     }
-    if used > stored {
-        return Err(sparse_err(
-            at,
-            path,
-            "the map lists more data than the member holds",
-        ));
-    }
-    FileData::sparse(backing.clone(), extents, real_size).ok_or_else(|| {
-        sparse_err(
-            at,
-            path,
-            "extents overlap, are unsorted or lie outside the file",
-        )
-    })
 }
 
 /// Counts the extension blocks of an old GNU sparse header (type `S`).
-fn sparse_ext_blocks(input: &mut Input<'_>, pos: u64, h: &[u8; 512], path: &[u8]) -> Result<u64> {
+fn sparse_ext_blocks(input: &mut Input<'_>, pos: u64, h: &Block, path: &[u8]) -> Result<u64> {
     let mut n = 0u64;
-    let mut extended = h[482] != 0;
+    let mut extended = h[oldgnu::ISEXTENDED] != 0;
     while extended {
         n = n.saturating_add(1);
         let at = pos
             .checked_add(n.saturating_mul(BLOCK))
-            .ok_or_else(|| sparse_err(pos, path, "offset overflow"))?;
+            .ok_or_else(|| member_err(pos, path, "bad sparse map: offset overflow"))?;
         let ext = input
             .block(at)?
-            .ok_or_else(|| sparse_err(pos, path, "extension block past the end"))?;
-        extended = ext[504] != 0;
+            .ok_or_else(|| member_err(pos, path, "bad sparse map: extension block past the end"))?;
+        extended = ext[oldgnu::EXT_ISEXTENDED] != 0;
     }
     Ok(n)
 }
 
-/// Old GNU sparse (type `S`): four map entries in the header, 21 more in
-/// each extension block that follows it; `realsize` is the file's size.
+/// Old GNU sparse (type `S`).
 fn gnu_sparse(backing: &Backing, input: &mut Input<'_>, m: &Member<'_>) -> Result<FileData> {
-    let (h, at, path) = (m.header, m.pos, &m.path[..]);
-    let mut map = Vec::new();
-    let mut push = |raw: &[u8]| -> Result<()> {
-        let off = numeric(&raw[..12]).ok_or_else(|| sparse_err(at, path, "bad offset"))?;
-        let len = numeric(&raw[12..24]).ok_or_else(|| sparse_err(at, path, "bad length"))?;
-        if off != 0 || len != 0 {
-            map.push((off, len));
-        }
-        Ok(())
-    };
-    for entry in h[386..482].chunks_exact(24) {
-        push(entry)?;
-    }
-    let real_size = numeric(&h[483..495]).ok_or_else(|| sparse_err(at, path, "bad real size"))?;
-    let mut ext_pos = at;
-    while ext_pos.saturating_add(BLOCK) < m.data_pos {
-        ext_pos = ext_pos.saturating_add(BLOCK);
+    let sparse_err = |why: String| m.err(format!("bad sparse map: {why}"));
+    let real_size =
+        numeric(&m.header[oldgnu::REALSIZE]).ok_or_else(|| sparse_err("bad real size".into()))?;
+    let mut blocks = Vec::new();
+    let mut ext_pos = m.pos.saturating_add(BLOCK);
+    while ext_pos < m.data_pos {
         let ext = input
             .block(ext_pos)?
-            .ok_or_else(|| sparse_err(at, path, "extension block past the end"))?;
-        for entry in ext[..504].chunks_exact(24) {
-            push(entry)?;
-        }
+            .ok_or_else(|| sparse_err("extension block past the end".into()))?;
+        blocks.push(ext);
+        ext_pos = ext_pos.saturating_add(BLOCK);
     }
-    sparse_file(backing, &map, m.data_pos, m.size, real_size, at, path)
-}
-
-/// A tar numeric field: octal (space or NUL terminated) or GNU base-256.
-fn numeric(field: &[u8]) -> Option<u64> {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        if field[0] & 0x40 != 0 {
-            return None; // negative
-        }
-        let mut v = u64::from(field[0] & 0x3f);
-        for &b in &field[1..] {
-            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
-        }
-        return Some(v);
-    }
-    let s = field
-        .iter()
-        .skip_while(|&&b| b == b' ')
-        .take_while(|&&b| b != 0 && b != b' ');
-    let mut v = 0u64;
-    for &b in s {
-        if !(b'0'..=b'7').contains(&b) {
-            return None;
-        }
-        v = v.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(v)
-}
-
-/// A numeric field that may be negative (GNU base-256 with the sign bit,
-/// used for mtimes before 1970).
-fn signed_numeric(field: &[u8]) -> Option<i64> {
-    if field.first() == Some(&0xff) {
-        let mut v: i64 = -1;
-        for &b in &field[1..] {
-            v = v.checked_mul(256)?.checked_add(i64::from(b))?;
-        }
-        // Two's complement: -1 followed by the remaining bytes.
-        return Some(v);
-    }
-    i64::try_from(numeric(field)?).ok()
-}
-
-/// pax sparse formats: 0.1 (`GNU.sparse.map` in the header) and 1.0 (the
-/// map in decimal lines at the start of the data, padded to a block).
-fn pax_sparse(
-    backing: &Backing,
-    input: &mut Input<'_>,
-    pos: u64,
-    stored: u64,
-    pax: &Records,
-    at: u64,
-    path: &[u8],
-) -> Result<FileData> {
-    let real_size = get(pax, b"GNU.sparse.realsize")
-        .or_else(|| get(pax, b"GNU.sparse.size"))
-        .ok_or_else(|| sparse_err(at, path, "no GNU.sparse.realsize"))
-        .and_then(|v| parse_u64(v, "GNU.sparse.realsize", at))?;
-    let major = get(pax, b"GNU.sparse.major");
-    if major.is_none_or(|m| m == b"0") {
-        let map_text =
-            get(pax, b"GNU.sparse.map").ok_or_else(|| sparse_err(at, path, "no GNU.sparse.map"))?;
-        let nums = map_text
-            .split(|&b| b == b',')
-            .map(|n| parse_u64(n, "GNU.sparse.map", at))
-            .collect::<Result<Vec<_>>>()?;
-        if nums.len() % 2 != 0 {
-            return Err(sparse_err(at, path, "odd number of map values"));
-        }
-        let map: Vec<_> = nums.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-        return sparse_file(backing, &map, pos, stored, real_size, at, path);
-    }
-    if major != Some(b"1") {
-        return Err(sparse_err(at, path, "unknown GNU.sparse.major"));
-    }
-    // The map is at most MAX_META bytes of text at the start of the data.
-    let data = input
-        .get(pos, stored.min(MAX_META))?
-        .ok_or_else(|| sparse_err(at, path, "data past the end"))?;
-    let mut consumed = 0usize;
-    let next = |consumed: &mut usize| -> Result<u64> {
-        let rest = &data[*consumed..];
-        let nl = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| sparse_err(at, path, "map cut short"))?;
-        *consumed = consumed.saturating_add(nl).saturating_add(1);
-        parse_u64(&rest[..nl], "GNU.sparse map", at)
-    };
-    let count = next(&mut consumed)?;
-    // Each pair takes at least four bytes of map text, which bounds the
-    // allocation by the member's size.
-    if count > stored / 4 {
-        return Err(sparse_err(
-            at,
-            path,
-            "more map entries than the data can hold",
-        ));
-    }
-    let mut map = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    for _ in 0..count {
-        map.push((next(&mut consumed)?, next(&mut consumed)?));
-    }
-    let text_len = (consumed as u64).next_multiple_of(BLOCK);
-    let data_pos = pos
-        .checked_add(text_len)
-        .ok_or_else(|| sparse_err(at, path, "offset overflow"))?;
-    let left = stored
-        .checked_sub(text_len)
-        .ok_or_else(|| sparse_err(at, path, "map longer than the member"))?;
-    sparse_file(backing, &map, data_pos, left, real_size, at, path)
-}
-
-fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            let hex = std::str::from_utf8(s.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s: Vec<u8> = s
-        .iter()
-        .copied()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
-    for chunk in s.chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    let map = sparse::map_from_gnu(m.header, blocks.iter().map(|b| &b[..])).map_err(sparse_err)?;
+    sparse::file(backing, &map, m.data_pos, m.size, real_size).map_err(sparse_err)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pax_times() {
-        assert_eq!(
-            parse_time(b"1700000000.5", 0).unwrap(),
-            Time {
-                sec: 1700000000,
-                nsec: 500_000_000
-            }
-        );
-        assert_eq!(
-            parse_time(b"-1.25", 0).unwrap(),
-            Time {
-                sec: -2,
-                nsec: 750_000_000
-            }
-        );
-        assert_eq!(parse_time(b"-3", 0).unwrap(), Time { sec: -3, nsec: 0 });
-        assert_eq!(
-            parse_time(b"4102444800.123456789123", 0).unwrap().nsec,
-            123_456_789
-        );
-        assert!(parse_time(b"12x", 0).is_err());
-        assert!(parse_time(b"99999999999999999999999", 0).is_err());
-    }
-
-    #[test]
-    fn numeric_fields() {
-        assert_eq!(numeric(b"0000644\0"), Some(0o644));
-        assert_eq!(numeric(b"   17 \0"), Some(0o17));
-        assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0]), Some(256));
-        assert_eq!(numeric(b"0009"), None);
-    }
-
-    #[test]
-    fn base64_and_percent() {
-        assert_eq!(base64_decode(b"AQIDBA==").unwrap(), [1, 2, 3, 4]);
-        assert_eq!(base64_decode(b"aGk=").unwrap(), b"hi");
-        assert_eq!(percent_decode(b"user.a%3Db").unwrap(), b"user.a=b");
-        assert!(percent_decode(b"x%4").is_none());
-    }
-}
+mod tests;
