@@ -322,7 +322,7 @@ pub struct BuildArgs {
     /// instead of the rootfs.
     #[arg(long, help_heading = "iso9660", requires = "iso_kernel")]
     pub iso_initrd: bool,
-    /// The kernel image for --iso-initrd, stored as boot/<its name>.
+    /// The kernel image for --iso-initrd, stored in boot/ under its file name.
     #[arg(long, value_name = "FILE", help_heading = "iso9660")]
     pub iso_kernel: Option<PathBuf>,
     /// A boot menu template SRC stored at DEST inside the ISO, with
