@@ -74,7 +74,7 @@ pub struct Options {
     #[arg(id = "iso-initrd", long = "iso-initrd", help_heading = "iso9660")]
     #[serde(default)]
     pub initrd: bool,
-    /// The kernel image for --iso-initrd, stored as boot/<its name>.
+    /// The kernel image for --iso-initrd, stored under boot/ by its file name.
     #[arg(
         id = "iso-kernel",
         long = "iso-kernel",

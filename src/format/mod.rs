@@ -220,7 +220,7 @@ static TAR: Spec = Spec {
     outer_compression: true,
     member_boundaries: false,
     implicit_entries: &[],
-    sniff: tar::sniff,
+    sniff: rootforge_tar::is_tar,
     read: tar::read,
     encoder: tar::encoder,
     compare: outer_rows,

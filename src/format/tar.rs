@@ -63,35 +63,3 @@ pub(super) fn read(image: Backing, opts: &ReadOptions) -> rootforge_common::Resu
     })
 }
 
-/// Whether `head` starts with a tar header: a valid header checksum (ustar,
-/// GNU and v7 headers alike), or the ustar magic.
-pub(super) fn sniff(head: &[u8]) -> bool {
-    let Some(h) = head.get(..512) else {
-        return false;
-    };
-    if &h[257..262] == b"ustar" {
-        return true;
-    }
-    let field = &h[148..156];
-    let text: String = field
-        .iter()
-        .take_while(|&&b| b != 0 && b != b' ')
-        .map(|&b| char::from(b))
-        .collect();
-    let Ok(stored) = u32::from_str_radix(text.trim_start(), 8) else {
-        return false;
-    };
-    let sum: u32 = h
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    // An all-zero block sums to 256 (the spaces) and stores nothing.
-    h[0] != 0 && stored == sum
-}

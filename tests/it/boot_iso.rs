@@ -31,16 +31,17 @@ const INIT: &str = "#!/.rftest/busybox sh\n\
     /.rftest/busybox echo \"rootforge-iso-boot-ok via $rootforge_loader\"\n\
     /.rftest/busybox poweroff -f\n";
 
+/// Both loaders' kernel command lines carry [`crate::vm::KERNEL_ARGS`].
 const ISOLINUX_CFG: &str = "SERIAL 0 115200\n\
     DEFAULT linux\n\
     LABEL linux\n\
     \x20 KERNEL /boot/vmlinuz\n\
-    \x20 APPEND console=ttyS0 initrd=/boot/initrd rdinit=/init panic=-1 rootforge_loader=isolinux\n";
+    \x20 APPEND console=ttyS0 initrd=/boot/initrd rdinit=/init panic=-1 no_timer_check rootforge_loader=isolinux\n";
 
 /// The firmware's console is the serial port, so grub needs no terminal
 /// setup. `search` finds the ISO9660 tree on a CD and on a hybrid disk.
 const GRUB_CFG: &str = "search --no-floppy --file --set=root /boot/vmlinuz\n\
-    linux /boot/vmlinuz console=ttyS0 rdinit=/init panic=-1 rootforge_loader=grub\n\
+    linux /boot/vmlinuz console=ttyS0 rdinit=/init panic=-1 no_timer_check rootforge_loader=grub\n\
     initrd /boot/initrd\n\
     boot\n";
 
@@ -182,16 +183,24 @@ fn boot(firmware: Firmware, media: Media, image: &Path, loader: &str, work: &Pat
     ));
 
     let start = Instant::now();
-    let (status, console) = crate::vm::run_qemu(&what, &mut cmd, &work.join("console.log"));
+    let (status, console) = crate::vm::run_qemu(&what, &mut cmd, &work.join("console.log"), MARKER);
     let want = format!("{MARKER} {loader}");
     assert!(
         status.success() && console.contains(&want),
-        "{what}: no `{want}` on the console (qemu {status}):\n{console}"
+        "{what}: no `{want}` on the console (qemu {status}): {}\nconsole:\n{console}",
+        crate::vm::boot_failure(&console, MARKER)
     );
     eprintln!(
         "boot_iso: {what}: {loader} booted the kernel in {:.1?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn both_loaders_pass_the_harness_kernel_args() {
+    for cfg in [ISOLINUX_CFG, GRUB_CFG] {
+        assert!(cfg.contains(crate::vm::KERNEL_ARGS), "{cfg}");
+    }
 }
 
 /// SeaBIOS boots ISOLINUX through El Torito (with the boot info table our

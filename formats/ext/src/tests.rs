@@ -524,17 +524,16 @@ fn a_debian_rootfs_passes_fsck() {
 }
 
 /// The kernel mounts each variant with its own type name and finds names
-/// in an htree directory by hash. Needs root (loop devices); skipped
-/// otherwise.
+/// in an htree directory by hash. Needs root (loop devices).
 #[test]
 fn the_kernel_mounts_every_variant() {
-    if !Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n")
-    {
-        return;
-    }
+    assert!(
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n"),
+        "this test needs root: it mounts images on loop devices"
+    );
     let mut b = big_dir(3000).into_builder(meta(0o755, 0, 0, 0));
     let mut f = file(0o640, &b"payload"[..]);
     f.set_xattr(b"user.tag", b"v1");
@@ -691,13 +690,13 @@ fn auto_size_keeps_the_headroom_free() {
 /// clean: the journal and the free-space accounting are usable. Needs root.
 #[test]
 fn the_kernel_writes_to_our_images() {
-    if !Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n")
-    {
-        return;
-    }
+    assert!(
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n"),
+        "this test needs root: it mounts images read-write on loop devices"
+    );
     let tree = sample();
     for v in VARIANTS {
         let mut enc = encoder(v, 1024);
