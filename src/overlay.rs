@@ -73,7 +73,6 @@ pub fn merge_tree(o: &mut Overlay, extra: &Tree) -> Result<()> {
 /// overlays end up after `chown -R 0:0`.
 pub fn read_overlay_dir(dir: &Path, source_date_epoch: Option<i64>) -> anyhow::Result<Tree> {
     let opts = crate::input::Options {
-        ignore_zeros: false,
         source_date_epoch,
         all_root: true,
         ..Default::default()

@@ -384,7 +384,7 @@ impl Kind {
 /// member; anything else after a complete member is trailing garbage.
 enum Member<R: Read> {
     Between(Peek<R>),
-    Gzip(flate2::bufread::GzDecoder<Peek<R>>),
+    Gzip(Box<flate2::bufread::GzDecoder<Peek<R>>>),
     Bzip2(bzip2::bufread::BzDecoder<Peek<R>>),
     /// The end: the bytes of trailing garbage, if there were any.
     Done(Option<u64>),
@@ -436,7 +436,7 @@ impl<R: Read> Read for Members<R> {
                     }
                     self.members += 1;
                     self.state = match self.kind {
-                        Kind::Gzip => Member::Gzip(flate2::bufread::GzDecoder::new(r)),
+                        Kind::Gzip => Member::Gzip(Box::new(flate2::bufread::GzDecoder::new(r))),
                         Kind::Bzip2 => Member::Bzip2(bzip2::bufread::BzDecoder::new(r)),
                     };
                     continue;
