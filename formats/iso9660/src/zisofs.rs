@@ -13,6 +13,8 @@ const MAGIC: [u8; 8] = [0x37, 0xE4, 0x53, 0x96, 0xC9, 0xDB, 0xD6, 0x07];
 /// log2 of the block size: 32 KiB, as `mkzftree` writes.
 pub(crate) const SHIFT: u8 = 15;
 const HEADER: usize = 16;
+/// The header's length / 4, as `ZF` and the header itself record it.
+pub(crate) const HEADER_DIV_4: u8 = 4;
 
 /// The zisofs form of `data`, or `None` when it would not take fewer
 /// blocks than the plain bytes (files of 4 GiB or more are never stored
@@ -28,7 +30,7 @@ pub(crate) fn compress(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 2);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&[4, SHIFT, 0, 0]);
+    out.extend_from_slice(&[HEADER_DIV_4, SHIFT, 0, 0]);
     out.resize(HEADER + table, 0);
     // mkzftree's default level: libdeflate's 12 saves about 1% more at
     // several times the time.
