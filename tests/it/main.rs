@@ -12,6 +12,7 @@ mod hostile;
 mod images;
 mod input;
 mod iso;
+mod iso_tools;
 mod output_faults;
 mod squashfs;
 mod tables;
