@@ -11,6 +11,9 @@
 //! [`read`] parses an image back into a tree (Rock Ridge aware), for tests,
 //! fuzzing and `rootforge inspect`.
 
+// The crate's own guard rails (the workspace lints apply as well).
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod areas;
 mod boot;
 mod fat;
