@@ -13,6 +13,7 @@ mod image_input;
 mod images;
 mod input;
 mod iso;
+mod iso_tools;
 mod output_faults;
 mod plan;
 mod squashfs;

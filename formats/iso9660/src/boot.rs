@@ -1,38 +1,40 @@
 //! El Torito boot catalog and boot info table, and the isohybrid system
 //! area: an MBR with the user's boot code and, with an EFI image, a GPT.
 
+use rootforge_common::bytes::{RecordWriter, put_at, usize_from_u32};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Boot, Plan};
-use crate::{BLOCK, IsoEncoder};
+use crate::raw::eltorito::{
+    BootInfoTable, FINAL_HEADER, PLATFORM_EFI, PLATFORM_X86, SectionEntry, SectionHeader,
+    ValidationEntry,
+};
+use crate::raw::fixed;
+use crate::raw::hybrid::{
+    BOOT_CODE_LEN, GPT_ARRAY_LEN, GPT_ARRAY_SECTORS, GPT_BACKUP_BLOCKS, GptHeader,
+    GptPartitionEntry, Mbr, MbrPartitionRecord, SECTOR, SECTOR_LEN,
+};
+use crate::raw::volume::{BOOT_RECORD, BootRecord, EL_TORITO, VolumeDescriptorHeader};
+use crate::{BLOCK, BLOCK_LEN, IsoEncoder};
 
-/// Blocks at the end of the image for the backup GPT: 32 sectors of
-/// entries and the header in the last sector.
-pub(crate) const GPT_BACKUP_BLOCKS: u64 = 9;
-const SECTOR: u64 = 512;
-const GPT_ENTRIES: usize = 128;
-const GPT_ENTRY: usize = 128;
-/// Sectors the GPT entry array takes.
-const GPT_ENTRY_SECTORS: u64 = (GPT_ENTRIES * GPT_ENTRY) as u64 / SECTOR;
+/// 512-byte sectors in a block.
+const SECTORS_PER_BLOCK: u64 = BLOCK / SECTOR;
+/// Bytes of the system area: blocks 0..16.
+const SYSTEM_AREA_LEN: usize = 16 * BLOCK_LEN;
 const BASIC_DATA: &str = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
 const EFI_SYSTEM: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 
 /// The Boot Record volume descriptor (block 17).
 pub(crate) fn boot_record(catalog: u32) -> Vec<u8> {
-    let mut v = vec![0u8; BLOCK as usize];
-    v[1..6].copy_from_slice(b"CD001");
-    v[6] = 1;
-    v[7..30].copy_from_slice(b"EL TORITO SPECIFICATION");
-    v[0x47..0x4B].copy_from_slice(&catalog.to_le_bytes());
-    v
-}
-
-fn entry(lba: u32, sectors: u16) -> [u8; 32] {
-    let mut e = [0u8; 32];
-    e[0] = 0x88;
-    e[6..8].copy_from_slice(&sectors.to_le_bytes());
-    e[8..12].copy_from_slice(&lba.to_le_bytes());
-    e
+    let mut w = RecordWriter::with_capacity(BLOCK_LEN);
+    BootRecord {
+        header: VolumeDescriptorHeader::new(BOOT_RECORD),
+        boot_system_identifier: fixed(EL_TORITO, 0),
+        boot_identifier: [0; 32],
+        boot_catalog_pointer: catalog,
+    }
+    .encode(&mut w);
+    w.into_bytes()
 }
 
 /// Sectors of 512 bytes an EFI entry names; 0 ("the whole image") when
@@ -44,55 +46,54 @@ fn efi_sectors(size: u64) -> u16 {
 /// The boot catalog: a validation entry, the default entry (BIOS when
 /// there is one), and a final EFI section when both are present.
 pub(crate) fn catalog(enc: &IsoEncoder, p: &Plan<'_>, b: &Boot) -> Vec<u8> {
-    let mut v = vec![0u8; BLOCK as usize];
-    v[0] = 1;
-    v[1] = if b.bios.is_some() { 0 } else { 0xEF };
-    v[30] = 0x55;
-    v[31] = 0xAA;
-    let sum = v[..32].chunks(2).fold(0u16, |s, w| {
-        s.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
+    let mut w = RecordWriter::with_capacity(BLOCK_LEN);
+    let platform = if b.bios.is_some() {
+        PLATFORM_X86
+    } else {
+        PLATFORM_EFI
+    };
+    ValidationEntry::new(platform).encode(&mut w);
+    let efi = b.efi.map(|i| {
+        let s = &p.slots[i];
+        SectionEntry::bootable(s.lba, efi_sectors(s.size))
     });
-    v[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
-    let efi = b
-        .efi
-        .map(|i| entry(p.slots[i].lba, efi_sectors(p.slots[i].size)));
     match b.bios {
         Some(i) => {
-            v[32..64].copy_from_slice(&entry(p.slots[i].lba, enc.boot_load_size));
+            SectionEntry::bootable(p.slots[i].lba, enc.boot_load_size).encode(&mut w);
             if let Some(e) = efi {
-                v[64] = 0x91;
-                v[65] = 0xEF;
-                v[66..68].copy_from_slice(&1u16.to_le_bytes());
-                v[96..128].copy_from_slice(&e);
+                SectionHeader {
+                    header_indicator: FINAL_HEADER,
+                    platform_id: PLATFORM_EFI,
+                    number_of_section_entries: 1,
+                    id_string: [0; 28],
+                }
+                .encode(&mut w);
+                e.encode(&mut w);
             }
         }
         None => {
             if let Some(e) = efi {
-                v[32..64].copy_from_slice(&e);
+                e.encode(&mut w);
             }
         }
     }
-    v
+    w.zeros(BLOCK_LEN.saturating_sub(w.len()));
+    w.into_bytes()
 }
 
-/// Writes the boot info table into bytes 8..64 of a BIOS boot image at
-/// block `lba`: the PVD's block, the image's block and length, and the
-/// sum of its 32-bit little-endian words from byte 64.
-pub(crate) fn info_table(image: &mut [u8], lba: u32) {
-    if image.len() < 64 {
-        return;
-    }
-    let sum = image[64..].chunks(4).fold(0u32, |s, w| {
-        let mut b = [0u8; 4];
-        b[..w.len()].copy_from_slice(w);
-        s.wrapping_add(u32::from_le_bytes(b))
-    });
-    let len = u32::try_from(image.len()).unwrap_or(u32::MAX);
-    image[8..12].copy_from_slice(&16u32.to_le_bytes());
-    image[12..16].copy_from_slice(&lba.to_le_bytes());
-    image[16..20].copy_from_slice(&len.to_le_bytes());
-    image[20..24].copy_from_slice(&sum.to_le_bytes());
-    image[24..64].fill(0);
+/// Writes the boot info table into a BIOS boot image at block `lba`: the
+/// PVD's block, the image's block and length, and its checksum. `None`
+/// when the image is too short to hold it (planning refuses those).
+pub(crate) fn info_table(image: &mut [u8], lba: u32) -> Option<()> {
+    let table = BootInfoTable {
+        bi_pvd: 16,
+        bi_file: lba,
+        bi_length: u32::try_from(image.len()).ok()?,
+        bi_csum: BootInfoTable::checksum(image),
+    };
+    let mut w = RecordWriter::with_capacity(BootInfoTable::LEN);
+    table.encode(&mut w);
+    put_at(image, BootInfoTable::OFFSET, &w.into_bytes())
 }
 
 /// A deterministic 16-byte value for the MBR id and GPT GUIDs.
@@ -102,10 +103,7 @@ fn seed(enc: &IsoEncoder, what: &str) -> [u8; 16] {
     h.update(enc.created.nsec.to_le_bytes());
     h.update(enc.volume_id.as_bytes());
     h.update(what.as_bytes());
-    let d = h.finalize();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&d[..16]);
-    out
+    fixed(&h.finalize(), 0)
 }
 
 /// A version-4-style GUID derived from the seed.
@@ -138,132 +136,145 @@ fn guid_bytes(text: &str) -> [u8; 16] {
     g
 }
 
+/// The CHS form of sector `lba` (64 heads, 32 sectors per track), or the
+/// "beyond CHS" marker.
 fn chs(lba: u64) -> [u8; 3] {
     const HEADS: u64 = 64;
     const SECTORS: u64 = 32;
-    let c = lba / (HEADS * SECTORS);
-    if c > 1023 {
-        return [0xFE, 0xFF, 0xFF];
+    const BEYOND: [u8; 3] = [0xFE, 0xFF, 0xFF];
+    let cylinder = u16::try_from(lba / (HEADS * SECTORS)).unwrap_or(u16::MAX);
+    let head = u8::try_from(lba / SECTORS % HEADS);
+    let sector = u8::try_from(lba % SECTORS + 1);
+    match (cylinder, head, sector) {
+        (0..=1023, Ok(h), Ok(s)) => {
+            let [c_low, c_high] = cylinder.to_le_bytes();
+            [h, s | (c_high << 6), c_low]
+        }
+        _ => BEYOND,
     }
-    let h = (lba / SECTORS) % HEADS;
-    let s = lba % SECTORS + 1;
-    [
-        h as u8,
-        (s as u8) | (((c >> 2) & 0xC0) as u8),
-        (c & 0xFF) as u8,
-    ]
 }
 
-fn mbr_entry(out: &mut [u8], active: bool, kind: u8, start: u64, count: u64) {
+fn mbr_partition(active: bool, os_type: u8, start: u64, count: u64) -> MbrPartitionRecord {
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    out[0] = if active { 0x80 } else { 0 };
-    out[1..4].copy_from_slice(&chs(start));
-    out[4] = kind;
-    out[5..8].copy_from_slice(&chs(start + count.max(1) - 1));
-    out[8..12].copy_from_slice(&clamp(start).to_le_bytes());
-    out[12..16].copy_from_slice(&clamp(count).to_le_bytes());
+    MbrPartitionRecord {
+        boot_indicator: if active { 0x80 } else { 0 },
+        starting_chs: chs(start),
+        os_type,
+        ending_chs: chs((start + count.max(1)).saturating_sub(1)),
+        starting_lba: clamp(start),
+        size_in_lba: clamp(count),
+    }
 }
 
-/// The GPT partition entries: the ISO as basic data, the EFI image as the
-/// EFI system partition.
+/// The EFI image's first and last 512-byte sector.
+fn efi_sectors_span(p: &Plan<'_>) -> Option<(u64, u64)> {
+    p.boot.as_ref().and_then(|b| b.efi).map(|e| {
+        let s = &p.slots[e];
+        let start = u64::from(s.lba) * SECTORS_PER_BLOCK;
+        (start, start + s.size.div_ceil(SECTOR).max(1) - 1)
+    })
+}
+
+/// The GPT partition entry array: the ISO as basic data, the EFI image as
+/// the EFI system partition.
 fn gpt_entries(enc: &IsoEncoder, p: &Plan<'_>) -> Vec<u8> {
-    let mut out = vec![0u8; GPT_ENTRIES * GPT_ENTRY];
+    let mut w = RecordWriter::with_capacity(GPT_ARRAY_LEN);
     // The EFI image is the last extent (see `plan::layout`), so the ISO
     // partition ends where it starts.
-    let data_end = u64::from(p.gpt_backup.unwrap_or(p.total)) * (BLOCK / SECTOR);
-    let efi = p.boot.as_ref().and_then(|b| b.efi).map(|e| {
-        let s = &p.slots[e];
-        let start = u64::from(s.lba) * (BLOCK / SECTOR);
-        (start, start + s.size.div_ceil(SECTOR).max(1) - 1)
-    });
+    let data_end = u64::from(p.gpt_backup.unwrap_or(p.total)) * SECTORS_PER_BLOCK;
+    let efi = efi_sectors_span(p);
     let iso_end = efi.map_or(data_end, |(start, _)| start);
     let mut parts = vec![(BASIC_DATA, "ISO9660", 64u64, iso_end.saturating_sub(1))];
     if let Some((start, last)) = efi {
         parts.push((EFI_SYSTEM, "EFI boot image", start, last));
     }
     for (i, (kind, name, first, last)) in parts.into_iter().enumerate() {
-        let e = &mut out[i * GPT_ENTRY..(i + 1) * GPT_ENTRY];
-        e[0..16].copy_from_slice(&guid_bytes(kind));
-        e[16..32].copy_from_slice(&guid(enc, &format!("gpt partition {i}")));
-        e[32..40].copy_from_slice(&first.to_le_bytes());
-        e[40..48].copy_from_slice(&last.to_le_bytes());
-        for (k, c) in name.encode_utf16().enumerate() {
-            e[56 + 2 * k..58 + 2 * k].copy_from_slice(&c.to_le_bytes());
+        let mut partition_name = [0u16; 36];
+        for (slot, c) in partition_name.iter_mut().zip(name.encode_utf16()) {
+            *slot = c;
         }
+        GptPartitionEntry {
+            partition_type_guid: guid_bytes(kind),
+            unique_partition_guid: guid(enc, &format!("gpt partition {i}")),
+            starting_lba: first,
+            ending_lba: last,
+            attributes: 0,
+            partition_name,
+        }
+        .encode(&mut w);
     }
-    out
+    w.zeros(GPT_ARRAY_LEN.saturating_sub(w.len()));
+    w.into_bytes()
 }
 
 /// A GPT header at sector `mine` whose partner is at `other` and whose
 /// entries start at sector `entries`.
-fn gpt_header(enc: &IsoEncoder, p: &Plan<'_>, mine: u64, other: u64, entries: u64) -> Vec<u8> {
-    let total = u64::from(p.total) * (BLOCK / SECTOR);
-    let array = gpt_entries(enc, p);
-    let mut h = vec![0u8; SECTOR as usize];
-    h[0..8].copy_from_slice(b"EFI PART");
-    h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-    h[12..16].copy_from_slice(&92u32.to_le_bytes());
-    h[24..32].copy_from_slice(&mine.to_le_bytes());
-    h[32..40].copy_from_slice(&other.to_le_bytes());
-    h[40..48].copy_from_slice(&(2 + GPT_ENTRY_SECTORS).to_le_bytes());
-    h[48..56].copy_from_slice(&(total - 2 - GPT_ENTRY_SECTORS).to_le_bytes());
-    h[56..72].copy_from_slice(&guid(enc, "gpt disk"));
-    h[72..80].copy_from_slice(&entries.to_le_bytes());
-    h[80..84].copy_from_slice(&(GPT_ENTRIES as u32).to_le_bytes());
-    h[84..88].copy_from_slice(&(GPT_ENTRY as u32).to_le_bytes());
-    h[88..92].copy_from_slice(&crc32fast::hash(&array).to_le_bytes());
-    let crc = crc32fast::hash(&h[..92]);
-    h[16..20].copy_from_slice(&crc.to_le_bytes());
-    h
+fn gpt_header(
+    enc: &IsoEncoder,
+    p: &Plan<'_>,
+    array: &[u8],
+    (mine, other, entries): (u64, u64, u64),
+) -> GptHeader {
+    let total = u64::from(p.total) * SECTORS_PER_BLOCK;
+    GptHeader::new(
+        mine,
+        other,
+        2 + GPT_ARRAY_SECTORS,
+        total.saturating_sub(2 + GPT_ARRAY_SECTORS),
+        guid(enc, "gpt disk"),
+        entries,
+        array,
+    )
 }
 
 /// Blocks 0..16: zeros, or the isohybrid MBR (and primary GPT).
 pub(crate) fn system_area(enc: &IsoEncoder, p: &Plan<'_>) -> Vec<u8> {
-    let mut v = vec![0u8; 16 * BLOCK as usize];
-    let Some(code) = &enc.hybrid_mbr else {
-        return v;
-    };
-    let n = code.len().min(432);
-    v[..n].copy_from_slice(&code[..n]);
-    let boot = p.boot.as_ref();
-    if let Some(i) = boot.and_then(|b| b.bios) {
+    let mut w = RecordWriter::with_capacity(SYSTEM_AREA_LEN);
+    if let Some(code) = &enc.hybrid_mbr {
+        let boot = p.boot.as_ref();
         // isohdpfx reads the boot image's 512-byte sector number here.
-        let sector = u64::from(p.slots[i].lba) * (BLOCK / SECTOR);
-        v[432..440].copy_from_slice(&sector.to_le_bytes());
-    }
-    v[440..444].copy_from_slice(&seed(enc, "mbr id")[..4]);
-    let total = u64::from(p.total) * (BLOCK / SECTOR);
-    mbr_entry(&mut v[446..462], true, 0x17, 0, total);
-    if let Some(e) = boot.and_then(|b| b.efi) {
-        let s = &p.slots[e];
-        let start = u64::from(s.lba) * (BLOCK / SECTOR);
-        mbr_entry(
-            &mut v[462..478],
-            false,
-            0xEF,
-            start,
-            s.size.div_ceil(SECTOR).max(1),
-        );
-        if p.gpt_backup.is_some() {
-            mbr_entry(&mut v[478..494], false, 0xEE, 1, 63);
-            let h = gpt_header(enc, p, 1, total - 1, 2);
-            v[512..1024].copy_from_slice(&h);
-            v[1024..1024 + GPT_ENTRIES * GPT_ENTRY].copy_from_slice(&gpt_entries(enc, p));
+        let boot_image_sector = boot
+            .and_then(|b| b.bios)
+            .map_or(0, |i| u64::from(p.slots[i].lba) * SECTORS_PER_BLOCK);
+        let total = u64::from(p.total) * SECTORS_PER_BLOCK;
+        let mut partition_record = [MbrPartitionRecord::default(); 4];
+        partition_record[0] = mbr_partition(true, 0x17, 0, total);
+        let efi = efi_sectors_span(p);
+        let gpt = efi.is_some() && p.gpt_backup.is_some();
+        if let Some((start, last)) = efi {
+            partition_record[1] = mbr_partition(false, 0xEF, start, last + 1 - start);
+            if gpt {
+                partition_record[2] = mbr_partition(false, 0xEE, 1, 63);
+            }
+        }
+        Mbr {
+            boot_code: code.get(..BOOT_CODE_LEN).unwrap_or(code),
+            boot_image_sector,
+            unique_mbr_disk_signature: fixed(&seed(enc, "mbr id"), 0),
+            unknown: 0,
+            partition_record,
+            signature: Mbr::SIGNATURE,
+        }
+        .encode(&mut w);
+        if gpt {
+            let array = gpt_entries(enc, p);
+            gpt_header(enc, p, &array, (1, total - 1, 2)).encode(&mut w);
+            w.bytes(&array);
         }
     }
-    v[510] = 0x55;
-    v[511] = 0xAA;
-    v
+    w.zeros(SYSTEM_AREA_LEN.saturating_sub(w.len()));
+    w.into_bytes()
 }
 
 /// The backup GPT: entries, then the header in the image's last sector.
 pub(crate) fn gpt_backup(enc: &IsoEncoder, p: &Plan<'_>) -> Vec<u8> {
-    let total = u64::from(p.total) * (BLOCK / SECTOR);
-    let mut v = vec![0u8; (GPT_BACKUP_BLOCKS * BLOCK) as usize];
-    let entries_at = v.len() - SECTOR as usize - GPT_ENTRIES * GPT_ENTRY;
-    v[entries_at..entries_at + GPT_ENTRIES * GPT_ENTRY].copy_from_slice(&gpt_entries(enc, p));
-    let h = gpt_header(enc, p, total - 1, 1, total - 1 - GPT_ENTRY_SECTORS);
-    let at = v.len() - SECTOR as usize;
-    v[at..].copy_from_slice(&h);
-    v
+    let total = u64::from(p.total) * SECTORS_PER_BLOCK;
+    let len = usize_from_u32(GPT_BACKUP_BLOCKS) * BLOCK_LEN;
+    let mut w = RecordWriter::with_capacity(len);
+    let array = gpt_entries(enc, p);
+    w.zeros(len - SECTOR_LEN - GPT_ARRAY_LEN);
+    w.bytes(&array);
+    let last = total - 1;
+    gpt_header(enc, p, &array, (last, 1, last - GPT_ARRAY_SECTORS)).encode(&mut w);
+    w.into_bytes()
 }

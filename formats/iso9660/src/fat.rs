@@ -7,7 +7,9 @@ use rootforge_common::{Content, Error, FileData, InodeId, Result, Time, View, di
 
 use crate::time;
 
-const SECTOR: usize = 512;
+/// Bytes per sector, as the boot sector records it.
+const BYTES_PER_SECTOR: u16 = 512;
+const SECTOR: usize = BYTES_PER_SECTOR as usize;
 const ENTRY: usize = 32;
 /// Root directory entries of a FAT12/16 volume (a multiple of a sector).
 const ROOT_MIN: usize = 512;
@@ -22,8 +24,9 @@ struct Node<'a> {
     parent: usize,
     data: Option<&'a FileData>,
     children: Vec<usize>,
-    first: u32,
-    clusters: u32,
+    /// First cluster; FAT12/16 cluster numbers fit in 16 bits.
+    first: u16,
+    clusters: u16,
     mtime: Time,
 }
 
@@ -146,7 +149,7 @@ fn stamp(t: Time) -> (u16, u16) {
     (date, tm)
 }
 
-fn dir_entry(short: &[u8; 11], dir: bool, first: u32, size: u32, mtime: Time) -> [u8; ENTRY] {
+fn dir_entry(short: &[u8; 11], dir: bool, first: u16, size: u32, mtime: Time) -> [u8; ENTRY] {
     let mut e = [0u8; ENTRY];
     e[..11].copy_from_slice(short);
     e[11] = if dir { 0x10 } else { 0x20 };
@@ -156,8 +159,7 @@ fn dir_entry(short: &[u8; 11], dir: bool, first: u32, size: u32, mtime: Time) ->
     e[18..20].copy_from_slice(&date.to_le_bytes());
     e[22..24].copy_from_slice(&tm.to_le_bytes());
     e[24..26].copy_from_slice(&date.to_le_bytes());
-    // FAT12/16 clusters fit in 16 bits.
-    e[26..28].copy_from_slice(&(first as u16).to_le_bytes());
+    e[26..28].copy_from_slice(&first.to_le_bytes());
     e[28..32].copy_from_slice(&size.to_le_bytes());
     e
 }
@@ -178,7 +180,9 @@ fn lfn_entries(long: &[u16], short: &[u8; 11]) -> Vec<[u8; ENTRY]> {
             }
         }
         let mut e = [0u8; ENTRY];
-        e[0] = (k as u8 + 1) | if k + 1 == parts { 0x40 } else { 0 };
+        // At most 20 parts: names are at most 255 UTF-16 units.
+        let ordinal = u8::try_from(k + 1).unwrap_or(u8::MAX);
+        e[0] = ordinal | if k + 1 == parts { 0x40 } else { 0 };
         e[11] = 0x0F;
         e[13] = sum;
         let at = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
@@ -254,23 +258,23 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
             }
         })
         .collect::<Result<_>>()?;
-    let dir_bytes = |i: usize| -> u64 {
+    let dir_bytes = |i: usize| -> usize {
         let own = if i == 0 { 0 } else { 2 };
         let n: usize = dir_names[i].iter().flatten().map(entries_for).sum();
-        ((own + n) * ENTRY) as u64
+        (own + n) * ENTRY
     };
-    let root_entries = (dir_bytes(0) as usize / ENTRY)
+    let root_entries = (dir_bytes(0) / ENTRY)
         .max(ROOT_MIN)
         .next_multiple_of(SECTOR / ENTRY);
     let root_sectors = root_entries * ENTRY / SECTOR;
 
     // The smallest cluster that keeps the count within FAT16.
-    let mut spc = 1usize;
+    let mut spc = 1u8;
     let (count, fat16) = loop {
-        let cb = (spc * SECTOR) as u64;
+        let cb = (usize::from(spc) * SECTOR) as u64;
         let mut count = 0u64;
         for (i, n) in nodes.iter().enumerate().skip(1) {
-            let bytes = n.data.map_or_else(|| dir_bytes(i), FileData::size);
+            let bytes = n.data.map_or_else(|| dir_bytes(i) as u64, FileData::size);
             count += bytes.div_ceil(cb).max(u64::from(is_dir(n)));
         }
         let count = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
@@ -282,7 +286,7 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
         }
         spc *= 2;
     };
-    let cluster = spc * SECTOR;
+    let cluster = usize::from(spc) * SECTOR;
     let fat_bytes = if fat16 {
         (count + 2) * 2
     } else {
@@ -293,39 +297,50 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
     let total = data_start + count * cluster;
 
     // Clusters in node order.
-    let mut next = 2u32;
+    // The count above is at most FAT16_MAX, so every number fits in 16
+    // bits.
+    let too_many = || unsupported(b"/", "more clusters than FAT16 holds");
+    let mut next = 2u16;
     for (i, n) in nodes.iter_mut().enumerate().skip(1) {
-        let bytes = n.data.map_or_else(|| dir_bytes(i), FileData::size);
-        let c = u32::try_from(bytes.div_ceil(cluster as u64)).unwrap_or(0);
+        let bytes = n.data.map_or_else(|| dir_bytes(i) as u64, FileData::size);
+        let c = u16::try_from(bytes.div_ceil(cluster as u64)).map_err(|_| too_many())?;
         let c = if n.data.is_none() { c.max(1) } else { c };
         if c > 0 {
             n.first = next;
             n.clusters = c;
-            next += c;
+            next = next.checked_add(c).ok_or_else(too_many)?;
         }
     }
+    let root_entries = u16::try_from(root_entries)
+        .map_err(|_| unsupported(b"/", "more root directory entries than FAT holds"))?;
+    let fat_sectors16 = u16::try_from(fat_sectors).map_err(|_| too_many())?;
 
     let mut img = vec![0u8; total];
     let total_sectors = total / SECTOR;
     let b = &mut img[..SECTOR];
     b[0..3].copy_from_slice(&[0xEB, 0x3C, 0x90]);
     b[3..11].copy_from_slice(b"ROOTFRGE");
-    b[11..13].copy_from_slice(&(SECTOR as u16).to_le_bytes());
-    b[13] = spc as u8;
+    b[11..13].copy_from_slice(&BYTES_PER_SECTOR.to_le_bytes());
+    b[13] = spc;
     b[14..16].copy_from_slice(&1u16.to_le_bytes());
     b[16] = 2;
-    b[17..19].copy_from_slice(&(root_entries as u16).to_le_bytes());
+    b[17..19].copy_from_slice(&root_entries.to_le_bytes());
     match u16::try_from(total_sectors) {
         Ok(n) => b[19..21].copy_from_slice(&n.to_le_bytes()),
-        Err(_) => b[32..36].copy_from_slice(&(total_sectors as u32).to_le_bytes()),
+        Err(_) => {
+            let n = u32::try_from(total_sectors).map_err(|_| too_many())?;
+            b[32..36].copy_from_slice(&n.to_le_bytes());
+        }
     }
     b[21] = 0xF8;
-    b[22..24].copy_from_slice(&(fat_sectors as u16).to_le_bytes());
+    b[22..24].copy_from_slice(&fat_sectors16.to_le_bytes());
     b[24..26].copy_from_slice(&32u16.to_le_bytes());
     b[26..28].copy_from_slice(&64u16.to_le_bytes());
     b[36] = 0x80;
     b[38] = 0x29;
-    let serial = created.sec as u32 ^ 0x5EED_F00D;
+    // The low 32 bits of the creation time.
+    let [s0, s1, s2, s3, ..] = created.sec.to_le_bytes();
+    let serial = u32::from_le_bytes([s0, s1, s2, s3]) ^ 0x5EED_F00D;
     b[39..43].copy_from_slice(&serial.to_le_bytes());
     b[43..54].copy_from_slice(b"NO NAME    ");
     b[54..62].copy_from_slice(if fat16 { b"FAT16   " } else { b"FAT12   " });
@@ -334,18 +349,21 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
 
     // The FAT, then its copy.
     let mut fat = vec![0u8; fat_sectors * SECTOR];
-    let mut set = |c: usize, v: u16| {
+    let mut set = |c: u16, v: u16| {
+        let c = usize::from(c);
         if fat16 {
             fat[c * 2..c * 2 + 2].copy_from_slice(&v.to_le_bytes());
         } else {
+            // Two 12-bit entries in three bytes.
             let at = c * 3 / 2;
-            let v = v & 0xFFF;
+            let [low, high] = (v & 0xFFF).to_le_bytes();
+            let [mid, _] = ((v & 0xFFF) >> 4).to_le_bytes();
             if c % 2 == 0 {
-                fat[at] = v as u8;
-                fat[at + 1] = (fat[at + 1] & 0xF0) | (v >> 8) as u8;
+                fat[at] = low;
+                fat[at + 1] = (fat[at + 1] & 0xF0) | high;
             } else {
-                fat[at] = (fat[at] & 0x0F) | ((v << 4) as u8);
-                fat[at + 1] = (v >> 4) as u8;
+                fat[at] = (fat[at] & 0x0F) | (low << 4);
+                fat[at + 1] = mid;
             }
         }
     };
@@ -353,12 +371,8 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
     set(1, 0xFFFF);
     for n in &nodes[1..] {
         for k in 0..n.clusters {
-            let c = (n.first + k) as usize;
-            let v = if k + 1 == n.clusters {
-                0xFFFF
-            } else {
-                (c + 1) as u16
-            };
+            let c = n.first + k;
+            let v = if k + 1 == n.clusters { 0xFFFF } else { c + 1 };
             set(c, v);
         }
     }
@@ -366,7 +380,7 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
     img[fat_at..fat_at + fat.len()].copy_from_slice(&fat);
     img[fat_at + fat.len()..fat_at + 2 * fat.len()].copy_from_slice(&fat);
 
-    let offset = |c: u32| data_start + (c as usize - 2) * cluster;
+    let offset = |c: u16| data_start + (usize::from(c) - 2) * cluster;
     for (i, n) in nodes.iter().enumerate() {
         if let Some(d) = n.data {
             if n.clusters > 0 {
@@ -379,7 +393,7 @@ pub(crate) fn image(view: &View<'_>, created: Time) -> Result<Vec<u8>> {
         }
         let mut dir = Vec::new();
         if i != 0 {
-            let dot = |name: &[u8; 11], c: u32, t: Time| dir_entry(name, true, c, 0, t);
+            let dot = |name: &[u8; 11], c: u16, t: Time| dir_entry(name, true, c, 0, t);
             let parent = nodes[n.parent].first;
             dir.extend_from_slice(&dot(b".          ", n.first, n.mtime));
             dir.extend_from_slice(&dot(b"..         ", parent, n.mtime));

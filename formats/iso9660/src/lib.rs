@@ -11,12 +11,16 @@
 //! [`read`] parses an image back into a tree (Rock Ridge aware), for tests,
 //! fuzzing and `rootforge inspect`.
 
+// The crate's own guard rails (the workspace lints apply as well).
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
+mod areas;
 mod boot;
 mod fat;
 mod names;
 mod plan;
+mod raw;
 mod read;
-mod susp;
 mod time;
 mod write;
 mod zisofs;
@@ -31,6 +35,8 @@ pub use read::{is_iso, read};
 const FORMAT: &str = "iso9660";
 /// The logical block size; every extent starts on one.
 const BLOCK: u64 = 2048;
+/// [`BLOCK`] as a length in memory.
+const BLOCK_LEN: usize = 2048;
 /// Directory nesting the reader follows (it recurses): the encoder refuses
 /// deeper trees rather than write an image the reader calls malformed.
 const MAX_DEPTH: usize = 1024;
@@ -96,22 +102,16 @@ fn limit(path: &[u8], what: &'static str, value: u64, limit: u64) -> Error {
     }
 }
 
+/// The corrupt-image error at byte `offset`.
+fn malformed(offset: u64, reason: impl Into<String>) -> Error {
+    Error::malformed(FORMAT, offset, reason)
+}
+
 fn overflow() -> Error {
     Error::io(
         "laying out the ISO9660 image",
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "image size overflows"),
     )
-}
-
-/// Both-byte-order fields (ECMA-119 7.2.3 and 7.3.3).
-fn both16(v: u16) -> [u8; 4] {
-    let [a, b] = v.to_le_bytes();
-    [a, b, b, a]
-}
-
-fn both32(v: u32) -> [u8; 8] {
-    let [a, b, c, d] = v.to_le_bytes();
-    [a, b, c, d, d, c, b, a]
 }
 
 /// Blocks needed for `bytes`.

@@ -7,8 +7,13 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use rootforge_common::{Content, Error, FileData, InodeId, Kind, Result, Time, View};
 
+use crate::areas::Areas;
 use crate::names::{iso_cmp, iso_names, joliet_names};
-use crate::susp::{self, Areas};
+use crate::raw::dir::{DirectoryRecord, FLAG_DIRECTORY, FLAG_MULTI_EXTENT};
+use crate::raw::hybrid::GPT_BACKUP_BLOCKS;
+use crate::raw::susp::{
+    CE_LEN, Entry, Er, Nm, Pn, Px, Sl, Sp, TF_ACCESS, TF_ATTRIBUTES, TF_MODIFY, Tf, Zf,
+};
 use crate::{BLOCK, IsoEncoder, MAX_DEPTH, MAX_EXTENT, blocks, limit, overflow, time, zisofs};
 
 /// The longest Rock Ridge name Linux reads whole: its isofs stops adding
@@ -17,23 +22,25 @@ use crate::{BLOCK, IsoEncoder, MAX_DEPTH, MAX_EXTENT, blocks, limit, overflow, t
 const NAME_MAX: usize = 253;
 /// Path table entries name their parent by a 16-bit number.
 const MAX_DIRS: usize = 65_535;
+/// A BIOS boot image holds its boot info table in bytes 8..64.
+const BOOT_IMAGE_MIN: u64 = 64;
 
 /// A directory of the tree, in breadth-first order (the root first).
 #[derive(Debug)]
 pub(crate) struct Dir<'a> {
-    pub ino: InodeId,
-    pub parent: usize,
+    pub(crate) ino: InodeId,
+    pub(crate) parent: usize,
     /// The directory's full path, for messages.
-    pub path: Vec<u8>,
-    pub children: Vec<Child<'a>>,
+    pub(crate) path: Vec<u8>,
+    pub(crate) children: Vec<Child<'a>>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Child<'a> {
-    pub name: &'a [u8],
-    pub ino: InodeId,
+    pub(crate) name: &'a [u8],
+    pub(crate) ino: InodeId,
     /// The child's index in the directory list, for a directory.
-    pub dir: Option<usize>,
+    pub(crate) dir: Option<usize>,
 }
 
 /// What a directory record points at.
@@ -52,23 +59,21 @@ pub(crate) enum Target {
 /// One directory record, all but its block address.
 #[derive(Debug)]
 pub(crate) struct Rec {
-    pub ident: Vec<u8>,
-    pub flags: u8,
-    pub target: Target,
-    pub mtime: Time,
+    pub(crate) ident: Vec<u8>,
+    pub(crate) flags: u8,
+    pub(crate) target: Target,
+    pub(crate) mtime: Time,
     /// Inline system use entries, without the `CE`.
-    pub su: Vec<u8>,
+    pub(crate) su: Vec<u8>,
     /// The first continuation area, if the entries did not all fit.
-    pub ce: Option<u32>,
+    pub(crate) ce: Option<u32>,
 }
 
 impl Rec {
     /// The record's length (even, at most 255 - 1).
-    pub fn len(&self) -> usize {
-        let fi = self.ident.len();
-        let su = self.su.len() + if self.ce.is_some() { susp::CE_LEN } else { 0 };
-        let n = 33 + fi + usize::from(fi % 2 == 0) + su;
-        n + n % 2
+    pub(crate) fn len(&self) -> usize {
+        let ce = if self.ce.is_some() { CE_LEN } else { 0 };
+        DirectoryRecord::len_dr(self.ident.len(), self.su.len() + ce)
     }
 }
 
@@ -76,20 +81,20 @@ impl Rec {
 #[derive(Debug, Default)]
 pub(crate) struct Namespace {
     /// Directories in path table order.
-    pub order: Vec<usize>,
+    pub(crate) order: Vec<usize>,
     /// Each directory's path table number (1-based), by directory index.
-    pub number: Vec<u16>,
+    pub(crate) number: Vec<u16>,
     /// Each directory's parent, by directory index.
-    pub parent: Vec<usize>,
+    pub(crate) parent: Vec<usize>,
     /// Each directory's identifier in its parent (the root's is `\0`).
-    pub ident: Vec<Vec<u8>>,
-    pub records: Vec<Vec<Rec>>,
+    pub(crate) ident: Vec<Vec<u8>>,
+    pub(crate) records: Vec<Vec<Rec>>,
     /// Bytes of each directory's extent (whole blocks).
-    pub size: Vec<u64>,
-    pub lba: Vec<u32>,
-    pub pt_size: u64,
-    pub pt_l: u32,
-    pub pt_m: u32,
+    pub(crate) size: Vec<u32>,
+    pub(crate) lba: Vec<u32>,
+    pub(crate) pt_size: u64,
+    pub(crate) pt_l: u32,
+    pub(crate) pt_m: u32,
 }
 
 /// How a file's bytes are stored.
@@ -106,50 +111,53 @@ pub(crate) enum Stored<'a> {
 
 #[derive(Debug)]
 pub(crate) struct Slot<'a> {
-    pub stored: Stored<'a>,
+    pub(crate) stored: Stored<'a>,
     /// Bytes stored in the image.
-    pub size: u64,
-    pub lba: u32,
+    pub(crate) size: u64,
+    pub(crate) lba: u32,
 }
 
 impl Slot<'_> {
-    pub fn parts(&self) -> u32 {
+    pub(crate) fn parts(&self) -> u32 {
         u32::try_from(self.size.div_ceil(MAX_EXTENT).max(1)).unwrap_or(u32::MAX)
     }
 
     /// Block and length of extent `part`.
-    pub fn extent(&self, part: u32) -> (u32, u32) {
+    pub(crate) fn extent(&self, part: u32) -> (u32, u32) {
         let skip = u64::from(part) * MAX_EXTENT;
         let len = (self.size - skip.min(self.size)).min(MAX_EXTENT);
         // MAX_EXTENT / BLOCK blocks per part; the slot's end was checked to
-        // fit in 32 bits when it was placed.
+        // fit in 32 bits when it was placed, and MAX_EXTENT fits in 32.
         let lba = u64::from(self.lba) + skip / BLOCK;
-        (u32::try_from(lba).unwrap_or(u32::MAX), len as u32)
+        (
+            u32::try_from(lba).unwrap_or(u32::MAX),
+            u32::try_from(len).unwrap_or(u32::MAX),
+        )
     }
 }
 
 /// El Torito entries and the hybrid partition tables.
 #[derive(Debug, Default)]
 pub(crate) struct Boot {
-    pub bios: Option<usize>,
-    pub efi: Option<usize>,
-    pub catalog: u32,
+    pub(crate) bios: Option<usize>,
+    pub(crate) efi: Option<usize>,
+    pub(crate) catalog: u32,
 }
 
 #[derive(Debug)]
 pub(crate) struct Plan<'a> {
-    pub slots: Vec<Slot<'a>>,
-    pub primary: Namespace,
-    pub joliet: Option<Namespace>,
-    pub areas: Areas,
-    pub ce_lba: u32,
-    pub empty_lba: u32,
-    pub boot: Option<Boot>,
+    pub(crate) slots: Vec<Slot<'a>>,
+    pub(crate) primary: Namespace,
+    pub(crate) joliet: Option<Namespace>,
+    pub(crate) areas: Areas,
+    pub(crate) ce_lba: u32,
+    pub(crate) empty_lba: u32,
+    pub(crate) boot: Option<Boot>,
     /// Blocks in the image, the GPT backup included.
-    pub total: u32,
+    pub(crate) total: u32,
     /// Where the backup GPT starts (in blocks), when there is one.
-    pub gpt_backup: Option<u32>,
-    pub warnings: Vec<String>,
+    pub(crate) gpt_backup: Option<u32>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Walks the tree breadth-first, checking names on the way.
@@ -176,7 +184,7 @@ fn walk<'a>(view: &View<'a>) -> Result<Vec<Dir<'a>>> {
                 ));
             }
             // Linux's dev_t: a 12-bit major and a 20-bit minor, which is
-            // what PN can give it (see `susp::pn`).
+            // what PN can give it (see `Pn::from_device`).
             if let Some((major, minor)) = view.inode(ino).rdev() {
                 if major > 0xfff {
                     return Err(limit(&path, "device major", u64::from(major), 0xfff));
@@ -241,29 +249,38 @@ fn boot_file<'a>(view: &View<'a>, path: &[u8]) -> Result<(InodeId, &'a FileData)
     }
 }
 
-/// Checks what [`plan`] would refuse, without building anything.
-pub(crate) fn check(enc: &IsoEncoder, view: &View<'_>) -> Result<()> {
-    walk(view)?;
-    if let Some(p) = &enc.boot_bios {
-        let (_, d) = boot_file(view, p)?;
-        if d.size() < 64 {
-            return Err(Error::tree(
-                rootforge_common::display_path(p),
-                "a BIOS boot image needs at least 64 bytes for its boot info table",
-            ));
+/// Checks the boot images the options name: they exist and are regular
+/// files; a BIOS image holds a boot info table and fits one extent.
+/// Returns their inodes.
+fn boot_files(enc: &IsoEncoder, view: &View<'_>) -> Result<(Option<InodeId>, Option<InodeId>)> {
+    let bios = match &enc.boot_bios {
+        Some(p) => {
+            let (id, d) = boot_file(view, p)?;
+            if d.size() < BOOT_IMAGE_MIN {
+                return Err(Error::tree(
+                    rootforge_common::display_path(p),
+                    "a BIOS boot image needs at least 64 bytes for its boot info table",
+                ));
+            }
+            if d.size() > MAX_EXTENT {
+                return Err(limit(p, "BIOS boot image size", d.size(), MAX_EXTENT));
+            }
+            Some(id)
         }
-        if d.size() > MAX_EXTENT {
-            return Err(limit(p, "BIOS boot image size", d.size(), MAX_EXTENT));
-        }
-    }
-    if let Some(p) = &enc.boot_efi {
-        boot_file(view, p)?;
-    }
-    Ok(())
+        None => None,
+    };
+    let efi = match &enc.boot_efi {
+        Some(p) => Some(boot_file(view, p)?.0),
+        None => None,
+    };
+    Ok((bios, efi))
 }
 
+/// Plans the image of `view`: every check on the tree and the options,
+/// the records of both namespaces and the block of every extent.
 pub(crate) fn plan<'a>(enc: &IsoEncoder, view: View<'a>) -> Result<Plan<'a>> {
     let dirs = walk(&view)?;
+    let (bios, efi_file) = boot_files(enc, &view)?;
 
     // Serials and link counts by inode; file slots in walk order.
     let mut serial: HashMap<InodeId, u32> = HashMap::new();
@@ -289,14 +306,6 @@ pub(crate) fn plan<'a>(enc: &IsoEncoder, view: View<'a>) -> Result<Plan<'a>> {
         }
     }
 
-    let bios = match &enc.boot_bios {
-        Some(p) => Some(boot_file(&view, p)?.0),
-        None => None,
-    };
-    let efi_file = match &enc.boot_efi {
-        Some(p) => Some(boot_file(&view, p)?.0),
-        None => None,
-    };
     let efi_built = match (&enc.efi_tree, efi_file) {
         (Some(tree), None) => Some(crate::fat::image(&tree.view(), enc.created)?),
         _ => None,
@@ -455,24 +464,42 @@ impl Ctx<'_, '_> {
     fn rr(&self, ino: InodeId, slot: Option<usize>) -> Vec<Vec<u8>> {
         let inode = self.view.inode(ino);
         let m = inode.meta;
+        // Modification, access and attribute-change times are all the
+        // mtime, as xorriso writes them under `SOURCE_DATE_EPOCH`.
+        let t = time::short(m.mtime);
+        let stamps = [t, t, t].concat();
         let mut e = vec![
-            susp::px(
-                inode.mode(),
-                self.nlink.get(&ino).copied().unwrap_or(1),
-                m.uid,
-                m.gid,
-                self.serial.get(&ino).copied().unwrap_or(0),
-            ),
-            susp::tf(m.mtime),
+            Px {
+                file_mode: inode.mode(),
+                file_links: self.nlink.get(&ino).copied().unwrap_or(1),
+                file_user_id: m.uid,
+                file_group_id: m.gid,
+                file_serial_number: Some(self.serial.get(&ino).copied().unwrap_or(0)),
+            }
+            .encode(),
+            Tf {
+                flags: TF_MODIFY | TF_ACCESS | TF_ATTRIBUTES,
+                time_stamps: &stamps,
+            }
+            .encode(),
         ];
         if let Some((major, minor)) = inode.rdev() {
-            e.push(susp::pn(major, minor));
+            e.push(Pn::from_device(major, minor).encode());
         }
+        // Compressed only below 4 GiB.
         if let (Some(s), Content::File(data)) = (slot, &inode.content)
             && let Stored::Zisofs(_) = self.slots[s].stored
+            && let Ok(uncompressed_size) = u32::try_from(data.size())
         {
-            // Compressed only below 4 GiB.
-            e.push(susp::zf(zisofs::SHIFT, data.size() as u32));
+            e.push(
+                Zf {
+                    algorithm: Zf::ZISOFS,
+                    header_size_div_4: zisofs::HEADER_DIV_4,
+                    log2_of_block_size: zisofs::SHIFT,
+                    uncompressed_size,
+                }
+                .encode(),
+            );
         }
         e
     }
@@ -572,25 +599,22 @@ fn namespace(ctx: &Ctx<'_, '_>, joliet: bool, areas: Option<&mut Areas>) -> Resu
                 .collect();
         }
     }
-    ns.size = ns.records.iter().map(|r| dir_size(r)).collect();
-    if let Some((d, &size)) = ns
-        .size
+    ns.size = ns
+        .records
         .iter()
         .enumerate()
-        .find(|(_, s)| **s > u64::from(u32::MAX))
-    {
-        let path = if dirs[d].path.is_empty() {
-            &b"/"[..]
-        } else {
-            &dirs[d].path
-        };
-        return Err(limit(
-            path,
-            "directory size in bytes",
-            size,
-            u64::from(u32::MAX),
-        ));
-    }
+        .map(|(d, r)| {
+            let size = dir_size(r);
+            u32::try_from(size).map_err(|_| {
+                let path = if dirs[d].path.is_empty() {
+                    &b"/"[..]
+                } else {
+                    &dirs[d].path
+                };
+                limit(path, "directory size in bytes", size, u64::from(u32::MAX))
+            })
+        })
+        .collect::<Result<_>>()?;
     ns.lba = vec![0; dirs.len()];
     Ok(ns)
 }
@@ -623,18 +647,23 @@ fn records(
         let ino = ctx.dirs[dir].ino;
         let mut su = Vec::new();
         if rr {
-            if di == 0 && ident == [0] {
-                su.push(susp::sp());
+            let root_dot = di == 0 && ident == [0];
+            if root_dot {
+                let sp = Sp {
+                    check_bytes: [0xBE, 0xEF],
+                    len_skp: 0,
+                };
+                su.push(sp.encode());
             }
             su.extend(ctx.rr(ino, None));
-            if di == 0 && ident == [0] {
-                su.push(susp::er());
+            if root_dot {
+                su.push(Er::RRIP_1991A.encode());
             }
         }
         out.push((
             Rec {
                 ident,
-                flags: 2,
+                flags: FLAG_DIRECTORY,
                 target: Target::Dir(dir),
                 mtime: view.inode(ino).meta.mtime,
                 su: Vec::new(),
@@ -650,9 +679,9 @@ fn records(
         let mut su = Vec::new();
         if rr {
             su = ctx.rr(child.ino, slot);
-            su.extend(susp::nm(child.name));
+            su.extend(Nm::for_name(child.name).iter().map(Nm::encode));
             if let Content::Symlink(t) = &inode.content {
-                su.extend(susp::sl(t));
+                su.extend(Sl::for_target(t).iter().map(Sl::encode));
             }
         }
         let mtime = inode.meta.mtime;
@@ -660,7 +689,7 @@ fn records(
             (Some(sub), _) => out.push((
                 Rec {
                     ident: ident.clone(),
-                    flags: 2,
+                    flags: FLAG_DIRECTORY,
                     target: Target::Dir(sub),
                     mtime,
                     su: Vec::new(),
@@ -674,7 +703,11 @@ fn records(
                     out.push((
                         Rec {
                             ident: ident.clone(),
-                            flags: if part + 1 < parts { 0x80 } else { 0 },
+                            flags: if part + 1 < parts {
+                                FLAG_MULTI_EXTENT
+                            } else {
+                                0
+                            },
                             target: Target::File { slot: s, part },
                             mtime,
                             su: Vec::new(),
@@ -711,33 +744,36 @@ fn layout(p: &mut Plan<'_>, enc: &IsoEncoder) -> Result<()> {
         lba += 1;
     }
     lba += 1; // terminator
-    let tables = |ns: &mut Namespace, lba: &mut u64| {
+    let block = |lba: u64| u32::try_from(lba).map_err(|_| overflow());
+    let tables = |ns: &mut Namespace, lba: &mut u64| -> Result<()> {
         let n = blocks(ns.pt_size);
-        ns.pt_l = *lba as u32;
-        ns.pt_m = (*lba + n) as u32;
+        ns.pt_l = block(*lba)?;
+        ns.pt_m = block(*lba + n)?;
         *lba += 2 * n;
+        Ok(())
     };
-    tables(&mut p.primary, &mut lba);
+    tables(&mut p.primary, &mut lba)?;
     if let Some(j) = &mut p.joliet {
-        tables(j, &mut lba);
+        tables(j, &mut lba)?;
     }
-    let dirs = |ns: &mut Namespace, lba: &mut u64| {
+    let dirs = |ns: &mut Namespace, lba: &mut u64| -> Result<()> {
         for &d in &ns.order {
-            ns.lba[d] = u32::try_from(*lba).unwrap_or(u32::MAX);
-            *lba += ns.size[d] / BLOCK;
+            ns.lba[d] = block(*lba)?;
+            *lba += u64::from(ns.size[d]) / BLOCK;
         }
+        Ok(())
     };
-    dirs(&mut p.primary, &mut lba);
-    p.ce_lba = u32::try_from(lba).map_err(|_| overflow())?;
+    dirs(&mut p.primary, &mut lba)?;
+    p.ce_lba = block(lba)?;
     lba += u64::from(p.areas.blocks());
     if let Some(j) = &mut p.joliet {
-        dirs(j, &mut lba);
+        dirs(j, &mut lba)?;
     }
     if let Some(b) = &mut p.boot {
-        b.catalog = u32::try_from(lba).map_err(|_| overflow())?;
+        b.catalog = block(lba)?;
         lba += 1;
     }
-    p.empty_lba = u32::try_from(lba).map_err(|_| overflow())?;
+    p.empty_lba = block(lba)?;
     lba += 1;
     // Files in walk order, the EFI image last: the GPT can then name the
     // ISO and the EFI system partition without overlap (UEFI ignores
@@ -746,12 +782,12 @@ fn layout(p: &mut Plan<'_>, enc: &IsoEncoder) -> Result<()> {
     let n = p.slots.len();
     for i in (0..n).filter(|&i| Some(i) != efi).chain(efi) {
         let s = &mut p.slots[i];
-        s.lba = u32::try_from(lba).map_err(|_| overflow())?;
+        s.lba = block(lba)?;
         lba = lba.checked_add(blocks(s.size)).ok_or_else(overflow)?;
     }
     if enc.hybrid_mbr.is_some() && p.boot.as_ref().is_some_and(|b| b.efi.is_some()) {
-        p.gpt_backup = Some(u32::try_from(lba).map_err(|_| overflow())?);
-        lba += crate::boot::GPT_BACKUP_BLOCKS;
+        p.gpt_backup = Some(block(lba)?);
+        lba += u64::from(GPT_BACKUP_BLOCKS);
     }
     p.total = u32::try_from(lba)
         .map_err(|_| limit(b"/", "image size in 2 KiB blocks", lba, u64::from(u32::MAX)))?;

@@ -4,67 +4,38 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rootforge_common::bytes::usize_from_u32;
 use rootforge_common::{
     Backing, Content, Edit, Error, Extent, FileData, Inode, Kind, Meta, Replace, Result, Time,
     Tree, TreeBuilder, display_path,
 };
 
-use crate::susp::pn_decode;
-use crate::{BLOCK, FORMAT, MAX_DEPTH, time, zisofs};
+use crate::raw::dir::{DirectoryRecord, FLAG_DIRECTORY, FLAG_MULTI_EXTENT};
+use crate::raw::susp::{
+    self, CONTINUE, CURRENT, Ce, Entry, Nm, PARENT, Pn, Px, ROOT, Sl, Sp, St, Tf, Zf,
+};
+use crate::raw::volume::{
+    PRIMARY, STANDARD_IDENTIFIER, TERMINATOR, VolumeDescriptor, VolumeDescriptorHeader,
+};
+use crate::{BLOCK, BLOCK_LEN, MAX_DEPTH, malformed, time, zisofs};
 
 /// Continuation areas followed per record, as Linux allows.
 const MAX_CE: usize = 32;
-
-fn malformed(offset: u64, reason: impl Into<String>) -> Error {
-    Error::malformed(FORMAT, offset, reason)
-}
+/// Where the first volume descriptor lies, and how many are looked at.
+const DESCRIPTORS: std::ops::Range<u64> = 16..80;
 
 /// Whether `data` starts like an ISO9660 image (a volume descriptor at
 /// block 16).
 pub fn is_iso(data: &[u8]) -> bool {
-    data.get(32_769..32_774) == Some(b"CD001")
+    data.get(32_769..32_774) == Some(&STANDARD_IDENTIFIER[..])
 }
 
-fn u32_le(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// One parsed directory record.
-struct Record<'a> {
+/// A directory's extent, and where the record naming it lies.
+#[derive(Debug, Clone, Copy)]
+struct DirRef {
     at: u64,
     lba: u32,
     size: u32,
-    flags: u8,
-    date: [u8; 7],
-    ident: &'a [u8],
-    su: &'a [u8],
-}
-
-/// The record at `at` of `buf`, which starts at byte `base` of the image.
-fn parse_record(buf: &[u8], at: usize, base: u64) -> Result<Record<'_>> {
-    let off = base + at as u64;
-    let len = usize::from(
-        *buf.get(at)
-            .ok_or_else(|| malformed(off, "record outside its extent"))?,
-    );
-    let rec = buf
-        .get(at..at + len)
-        .filter(|_| len >= 34)
-        .ok_or_else(|| malformed(off, "directory record is truncated"))?;
-    let fi = usize::from(rec[32]);
-    let su_at = 33 + fi + usize::from(fi % 2 == 0);
-    if 33 + fi > len {
-        return Err(malformed(off, "file identifier runs past its record"));
-    }
-    Ok(Record {
-        at: off,
-        lba: u32_le(rec, 2).unwrap_or(0),
-        size: u32_le(rec, 10).unwrap_or(0),
-        flags: rec[25],
-        date: rec[18..25].try_into().unwrap_or_default(),
-        ident: &rec[33..33 + fi],
-        su: rec.get(su_at..).unwrap_or_default(),
-    })
 }
 
 /// What the Rock Ridge entries of a record say.
@@ -79,10 +50,11 @@ struct Rr {
     rdev: Option<(u32, u32)>,
     mtime: Option<i64>,
     zf: Option<(u8, u32)>,
-    sp: bool,
+    /// `SP`'s LEN_SKP, when the entries hold an `SP`.
+    sp: Option<u8>,
 }
 
-/// Walks the system use entries of a record, following `CE`.
+/// Walks the system use entries of a record at byte `at`, following `CE`.
 fn parse_su(img: &Backing, first: &[u8], at: u64, skip: usize) -> Result<Rr> {
     let mut rr = Rr::default();
     let mut area: Vec<u8> = first.get(skip..).unwrap_or_default().to_vec();
@@ -93,80 +65,70 @@ fn parse_su(img: &Backing, first: &[u8], at: u64, skip: usize) -> Result<Rr> {
     let mut has_name = false;
     loop {
         let mut next = None;
-        let mut pos = 0;
-        while pos + 4 <= area.len() {
-            let sig = [area[pos], area[pos + 1]];
-            let len = usize::from(area[pos + 2]);
-            if len < 4 || pos + len > area.len() {
-                break;
-            }
-            let e = &area[pos..pos + len];
-            let body = &e[4..];
-            let bb = |i: usize| u32_le(body, i * 8).unwrap_or(0);
-            match &sig {
-                b"SP" => rr.sp = true,
-                b"ST" => break,
-                b"CE" if body.len() >= 24 => next = Some((bb(0), bb(1), bb(2))),
-                b"PX" if body.len() >= 32 => {
-                    rr.mode = Some(bb(0));
-                    rr.uid = bb(2);
-                    rr.gid = bb(3);
-                    if body.len() >= 40 {
-                        rr.serial = Some(bb(4));
+        for e in susp::entries(&area) {
+            match &e.signature_word {
+                b"SP" => rr.sp = Some(Sp::decode(&e, at)?.len_skp),
+                b"ST" => {
+                    St::decode(&e, at)?;
+                    break;
+                }
+                b"CE" => next = Some(Ce::decode(&e, at)?),
+                b"PX" => {
+                    let px = Px::decode(&e, at)?;
+                    rr.mode = Some(px.file_mode);
+                    rr.uid = px.file_user_id;
+                    rr.gid = px.file_group_id;
+                    if px.file_serial_number.is_some() {
+                        rr.serial = px.file_serial_number;
                     }
                 }
-                b"PN" if body.len() >= 16 => rr.rdev = Some(pn_decode(bb(0), bb(1))),
-                b"NM" if !body.is_empty() => {
+                b"PN" => rr.rdev = Some(Pn::decode(&e, at)?.device()),
+                b"NM" => {
+                    let nm = Nm::decode(&e, at)?;
                     has_name = true;
-                    if body[0] & 0x06 == 0 {
-                        name.extend_from_slice(&body[1..]);
+                    if nm.flags & (CURRENT | PARENT) == 0 {
+                        name.extend_from_slice(nm.name_content);
                     }
                 }
-                b"SL" if !body.is_empty() => {
-                    let mut c = &body[1..];
-                    while c.len() >= 2 {
-                        let (flags, n) = (c[0], usize::from(c[1]));
-                        let text = c.get(2..2 + n).unwrap_or_default();
+                b"SL" => {
+                    for c in Sl::decode(&e, at)?.components {
                         if sl_join {
                             link.push(b'/');
                         }
-                        match flags & !1 {
-                            0x02 => link.push(b'.'),
-                            0x04 => link.extend_from_slice(b".."),
-                            0x08 => link.push(b'/'),
-                            _ => link.extend_from_slice(text),
+                        match c.component_flags & !CONTINUE {
+                            CURRENT => link.push(b'.'),
+                            PARENT => link.extend_from_slice(b".."),
+                            ROOT => link.push(b'/'),
+                            _ => link.extend_from_slice(c.component_content),
                         }
-                        sl_join = flags & 0x09 == 0;
-                        c = c.get(2 + n..).unwrap_or_default();
+                        sl_join = c.component_flags & (CONTINUE | ROOT) == 0;
                     }
                     rr.link = Some(link.clone());
                 }
-                b"TF" if !body.is_empty() => {
-                    // Creation comes first when present, then modification.
-                    let flags = body[0];
-                    let step = if flags & 0x80 != 0 { 17 } else { 7 };
-                    let at = 1 + step * usize::from(flags & 1);
-                    if flags & 2 != 0 {
-                        rr.mtime = body.get(at..at + step).and_then(time::parse);
+                b"TF" => {
+                    if let Some(stamp) = Tf::decode(&e, at)?.modify() {
+                        rr.mtime = time::parse(stamp);
                     }
                 }
-                b"ZF" if body.len() >= 12 && &body[..2] == b"pz" => {
-                    rr.zf = Some((body[3], u32_le(body, 4).unwrap_or(0)));
+                b"ZF" => {
+                    let zf = Zf::decode(&e, at)?;
+                    if zf.algorithm == Zf::ZISOFS {
+                        rr.zf = Some((zf.log2_of_block_size, zf.uncompressed_size));
+                    }
                 }
                 _ => {}
             }
-            pos += len;
         }
-        let Some((lba, off, len)) = next else { break };
+        let Some(ce) = next else { break };
         hops += 1;
         if hops > MAX_CE {
             return Err(malformed(at, "more than 32 continuation areas"));
         }
-        let start = u64::from(lba) * BLOCK + u64::from(off);
-        if len > BLOCK as u32 {
+        let start = u64::from(ce.block_location) * BLOCK + u64::from(ce.offset);
+        if u64::from(ce.length) > BLOCK {
             return Err(malformed(at, "continuation area is longer than a block"));
         }
-        area = bytes(img, start, len as usize)
+        area = bytes(img, start, usize_from_u32(ce.length))
             .map_err(|_| malformed(at, "continuation area lies outside the image"))?;
     }
     if has_name {
@@ -190,22 +152,29 @@ fn bytes(img: &Backing, at: u64, len: usize) -> Result<Vec<u8>> {
 /// Reads an image into a tree. File data refers to the image.
 pub fn read(image: Backing) -> Result<Tree> {
     let mut pvd = None;
-    for n in 16..80u64 {
-        let vd = bytes(&image, n * BLOCK, BLOCK as usize)?;
-        if &vd[1..6] != b"CD001" {
-            return Err(malformed(n * BLOCK, "not a volume descriptor"));
+    for n in DESCRIPTORS {
+        let at = n * BLOCK;
+        let vd = bytes(&image, at, BLOCK_LEN)?;
+        let header = VolumeDescriptorHeader::decode(&vd, at)?;
+        if header.standard_identifier != STANDARD_IDENTIFIER {
+            return Err(malformed(at, "not a volume descriptor"));
         }
-        match vd[0] {
-            1 => {
-                pvd = Some(vd);
+        match header.volume_descriptor_type {
+            PRIMARY => {
+                pvd = Some((at, vd));
                 break;
             }
-            255 => break,
+            TERMINATOR => break,
             _ => {}
         }
     }
-    let pvd = pvd.ok_or_else(|| malformed(16 * BLOCK, "no primary volume descriptor"))?;
-    let root = parse_record(&pvd, 156, 16 * BLOCK)?;
+    let (pvd_at, pvd) = pvd.ok_or_else(|| malformed(16 * BLOCK, "no primary volume descriptor"))?;
+    let root = VolumeDescriptor::decode(&pvd, pvd_at)?.directory_record_for_root_directory;
+    let root = DirRef {
+        at: pvd_at,
+        lba: root.location_of_extent,
+        size: root.data_length,
+    };
 
     let mut r = Reader {
         image: &image,
@@ -216,19 +185,19 @@ pub fn read(image: Backing) -> Result<Tree> {
         rr: false,
     };
     // The root's own `.` record says whether Rock Ridge is used.
-    let (first, start) = r.dir_extent(&root)?;
-    let dot = parse_record(&first, 0, start)?;
-    let probe = parse_su(&image, dot.su, dot.at, 0)?;
-    if probe.sp {
+    let (first, start) = r.dir_extent(root)?;
+    let dot = DirectoryRecord::decode(&first, start)?;
+    let probe = parse_su(&image, dot.system_use, start, 0)?;
+    if let Some(len_skp) = probe.sp {
         r.rr = true;
-        r.skip = usize::from(dot.su.get(6).copied().unwrap_or(0));
+        r.skip = usize::from(len_skp);
     }
-    let root_rr = parse_su(&image, dot.su, dot.at, r.skip)?;
-    let meta = r.meta(&root_rr, &dot, 0o555);
+    let root_rr = parse_su(&image, dot.system_use, start, r.skip)?;
+    let meta = r.meta(&root_rr, &dot.recording_date_and_time, 0o555);
     r.tree
         .insert(b"", Inode::dir(meta), Replace::Always)
-        .map_err(|e| malformed(dot.at, e.to_string()))?;
-    r.walk(&root, Vec::new(), 0)?;
+        .map_err(|e| malformed(start, e.to_string()))?;
+    r.walk(root, Vec::new(), 0)?;
     Ok(r.tree.finish())
 }
 
@@ -244,23 +213,26 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// A directory's extent and where it starts.
-    fn dir_extent(&self, rec: &Record<'_>) -> Result<(Vec<u8>, u64)> {
-        let start = u64::from(rec.lba) * BLOCK;
-        if rec.size == 0 {
-            return Err(malformed(rec.at, "empty directory extent"));
+    fn dir_extent(&self, dir: DirRef) -> Result<(Vec<u8>, u64)> {
+        let start = u64::from(dir.lba) * BLOCK;
+        if dir.size == 0 {
+            return Err(malformed(dir.at, "empty directory extent"));
         }
-        let ext = bytes(self.image, start, rec.size as usize)
-            .map_err(|_| malformed(rec.at, "directory extent lies outside the image"))?;
+        let ext = bytes(self.image, start, usize_from_u32(dir.size))
+            .map_err(|_| malformed(dir.at, "directory extent lies outside the image"))?;
         Ok((ext, start))
     }
 
-    fn meta(&self, rr: &Rr, rec: &Record<'_>, default: u16) -> Meta {
-        let perm = rr.mode.map_or(default, |m| (m & 0o7777) as u16);
-        let mtime = rr.mtime.unwrap_or_else(|| time::parse_short(&rec.date));
+    fn meta(&self, rr: &Rr, date: &[u8; 7], default: u16) -> Meta {
+        let perm = rr
+            .mode
+            .and_then(|m| u16::try_from(m & 0o7777).ok())
+            .unwrap_or(default);
+        let mtime = rr.mtime.unwrap_or_else(|| time::parse_short(date));
         Meta::new(perm, rr.uid, rr.gid, Time::from_secs(mtime))
     }
 
-    fn walk(&mut self, dir: &Record<'_>, path: Vec<u8>, depth: usize) -> Result<()> {
+    fn walk(&mut self, dir: DirRef, path: Vec<u8>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(malformed(dir.at, "directories nest too deeply"));
         }
@@ -274,73 +246,78 @@ impl Reader<'_> {
             ));
         }
         let (ext, base) = self.dir_extent(dir)?;
-        let buf = &ext[..];
-        let end = buf.len();
         let mut pos = 0;
         let mut pending: Vec<(u64, u32, u32)> = Vec::new();
         let mut subdirs = Vec::new();
-        while pos < end {
-            if buf[pos] == 0 {
-                pos = (pos / BLOCK as usize + 1) * BLOCK as usize;
+        while let Some(rest) = ext.get(pos..).filter(|r| !r.is_empty()) {
+            // Records never straddle a block: a zero length pads to the next.
+            let len_dr = usize::from(rest[0]);
+            if len_dr == 0 {
+                pos = (pos / BLOCK_LEN + 1) * BLOCK_LEN;
                 continue;
             }
-            let rec = parse_record(buf, pos, base)?;
-            pos += usize::from(buf[pos]);
-            if rec.ident == [0] || rec.ident == [1] {
+            let at = base + pos as u64;
+            let rec = DirectoryRecord::decode(rest, at)?;
+            pos += len_dr;
+            if rec.file_identifier == [0] || rec.file_identifier == [1] {
                 continue;
             }
-            if rec.flags & 0x80 != 0 {
-                pending.push((rec.at, rec.lba, rec.size));
+            let part = (at, rec.location_of_extent, rec.data_length);
+            if rec.file_flags & FLAG_MULTI_EXTENT != 0 {
+                pending.push(part);
                 continue;
             }
             let mut parts = std::mem::take(&mut pending);
-            parts.push((rec.at, rec.lba, rec.size));
+            parts.push(part);
             let rr = if self.rr {
-                parse_su(self.image, rec.su, rec.at, self.skip)?
+                parse_su(self.image, rec.system_use, at, self.skip)?
             } else {
                 Rr::default()
             };
             let name = match &rr.name {
                 Some(n) => n.clone(),
-                None => plain_name(rec.ident),
+                None => plain_name(rec.file_identifier),
             };
             if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-                return Err(malformed(rec.at, "bad file name"));
+                return Err(malformed(at, "bad file name"));
             }
             let mut child = path.clone();
             if !child.is_empty() {
                 child.push(b'/');
             }
             child.extend_from_slice(&name);
-            let is_dir = rec.flags & 2 != 0;
+            let is_dir = rec.file_flags & FLAG_DIRECTORY != 0;
             let kind = match rr.mode.and_then(Kind::from_mode) {
                 Some(k) => k,
                 None if is_dir => Kind::Dir,
                 None => Kind::File,
             };
             if (kind == Kind::Dir) != is_dir {
-                return Err(malformed(
-                    rec.at,
-                    "Rock Ridge type disagrees with the record",
-                ));
+                return Err(malformed(at, "Rock Ridge type disagrees with the record"));
             }
-            let meta = self.meta(&rr, &rec, if is_dir { 0o555 } else { 0o444 });
+            let default = if is_dir { 0o555 } else { 0o444 };
+            let meta = self.meta(&rr, &rec.recording_date_and_time, default);
             if kind == Kind::Dir {
-                self.insert(&child, Inode::dir(meta), rec.at)?;
-                subdirs.push((rec.at, rec.lba, rec.size, rec.date, child));
+                self.insert(&child, Inode::dir(meta), at)?;
+                let sub = DirRef {
+                    at,
+                    lba: rec.location_of_extent,
+                    size: rec.data_length,
+                };
+                subdirs.push((sub, child));
                 continue;
             }
             let total: u64 = parts.iter().map(|p| u64::from(p.2)).sum();
             let key = match rr.serial {
                 Some(s) if s != 0 => Some(u64::from(s)),
-                _ if total > 0 && !self.rr => Some(u64::from(rec.lba) | (1 << 40)),
+                _ if total > 0 && !self.rr => Some(u64::from(rec.location_of_extent) | (1 << 40)),
                 _ => None,
             };
             if let Some(first) = key.and_then(|k| self.links.get(&k)) {
                 let first = first.clone();
                 self.tree
                     .hard_link(&child, &first)
-                    .map_err(|e| malformed(rec.at, e.to_string()))?;
+                    .map_err(|e| malformed(at, e.to_string()))?;
                 continue;
             }
             let content = match kind {
@@ -355,9 +332,9 @@ impl Reader<'_> {
                 }
                 Kind::Fifo => Content::Fifo,
                 Kind::Socket => Content::Socket,
-                _ => Content::File(self.data(&parts, total, rr.zf, rec.at)?),
+                _ => Content::File(self.data(&parts, total, rr.zf, at)?),
             };
-            self.insert(&child, Inode::new(meta, content), rec.at)?;
+            self.insert(&child, Inode::new(meta, content), at)?;
             if let Some(k) = key {
                 self.links.insert(k, child);
             }
@@ -365,17 +342,8 @@ impl Reader<'_> {
         if !pending.is_empty() {
             return Err(malformed(dir.at, "multi-extent file has no final record"));
         }
-        for (at, lba, size, date, child) in subdirs {
-            let rec = Record {
-                at,
-                lba,
-                size,
-                flags: 2,
-                date,
-                ident: &[],
-                su: &[],
-            };
-            self.walk(&rec, child, depth + 1)?;
+        for (sub, child) in subdirs {
+            self.walk(sub, child, depth + 1)?;
         }
         Ok(())
     }

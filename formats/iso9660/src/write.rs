@@ -2,11 +2,22 @@
 
 use std::io;
 
+use rootforge_common::bytes::{RecordWriter, put_at, usize_from_u32};
 use rootforge_common::{Encoder, Error, FileData, ImagePlan, Report, Result, Sink, Source, View};
 
-use crate::plan::{Namespace, Plan, Rec, Stored, Target, check, plan};
-use crate::susp::{self, Areas};
-use crate::{BLOCK, IsoEncoder, boot, both16, both32, time};
+use crate::areas::{Area, Areas};
+use crate::plan::{Namespace, Plan, Rec, Stored, Target, plan};
+use crate::raw::dir::{DirectoryRecord, FLAG_DIRECTORY, PathTableRecord, PathTableType};
+use crate::raw::fixed;
+use crate::raw::susp::{Ce, Entry};
+use crate::raw::volume::{
+    JOLIET_LEVEL_3, PRIMARY, SUPPLEMENTARY, TERMINATOR, VolumeDescriptor, VolumeDescriptorHeader,
+    VolumeDescriptorSetTerminator,
+};
+use crate::{BLOCK, BLOCK_LEN, IsoEncoder, boot, time};
+
+/// Logical Block Size of the volume descriptors: [`BLOCK`].
+const LOGICAL_BLOCK_SIZE: u16 = 2048;
 
 impl Encoder for IsoEncoder {
     fn format(&self) -> &'static str {
@@ -14,7 +25,6 @@ impl Encoder for IsoEncoder {
     }
 
     fn plan<'v>(&'v self, view: View<'v>) -> Result<Box<dyn ImagePlan + 'v>> {
-        check(self, &view)?;
         let plan = plan(self, view)?;
         Ok(Box::new(Planned { enc: self, plan }))
     }
@@ -27,6 +37,12 @@ struct Planned<'v> {
 }
 
 impl ImagePlan for Planned<'_> {
+    /// Every block of the image, the backup GPT included; the writer
+    /// checks it ends there.
+    fn size(&self) -> Option<u64> {
+        Some(u64::from(self.plan.total) * BLOCK)
+    }
+
     fn write(self: Box<Self>, out: &mut dyn Sink) -> Result<Report> {
         let mut w = Out::new(out);
         write_image(self.enc, &self.plan, &mut w)
@@ -54,7 +70,7 @@ impl<'s> Out<'s> {
     fn new(sink: &'s mut dyn Sink) -> Self {
         Out {
             sink,
-            buf: Vec::with_capacity(FLUSH_AT + BLOCK as usize),
+            buf: Vec::with_capacity(FLUSH_AT + BLOCK_LEN),
             pos: 0,
         }
     }
@@ -77,10 +93,11 @@ impl<'s> Out<'s> {
     }
 
     fn zeros(&mut self, n: u64) -> io::Result<()> {
-        if n < BLOCK * 16 {
-            let n = n as usize;
-            self.buf.resize(self.buf.len() + n, 0);
-            self.pos += n as u64;
+        if let Ok(small) = usize::try_from(n)
+            && small < BLOCK_LEN * 16
+        {
+            self.buf.resize(self.buf.len() + small, 0);
+            self.pos += n;
             return Ok(());
         }
         self.flush()?;
@@ -101,7 +118,7 @@ impl<'s> Out<'s> {
                     let end = e.logical + e.len;
                     let mut at = e.logical;
                     while at < end {
-                        let n = (end - at).min(FLUSH_AT as u64) as usize;
+                        let n = usize::try_from(end - at).map_or(FLUSH_AT, |n| n.min(FLUSH_AT));
                         chunk.resize(n, 0);
                         d.read_at(at, &mut chunk)?;
                         self.put(&chunk)?;
@@ -148,169 +165,184 @@ impl<'s> Out<'s> {
 /// Block and length a record points at.
 fn extent(p: &Plan<'_>, ns: &Namespace, t: Target) -> (u32, u32) {
     match t {
-        Target::Dir(d) => (ns.lba[d], ns.size[d] as u32),
+        Target::Dir(d) => (ns.lba[d], ns.size[d]),
         Target::File { slot, part } => p.slots[slot].extent(part),
         Target::Empty => (p.empty_lba, 0),
     }
 }
 
-/// A directory record.
-fn record(p: &Plan<'_>, ns: &Namespace, areas: Option<&Areas>, r: &Rec, out: &mut Vec<u8>) {
-    let start = out.len();
-    let (lba, len) = extent(p, ns, r.target);
-    out.push(r.len() as u8);
-    out.push(0);
-    out.extend_from_slice(&both32(lba));
-    out.extend_from_slice(&both32(len));
-    out.extend_from_slice(&time::short(r.mtime));
-    out.push(r.flags);
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&both16(1));
-    out.push(r.ident.len() as u8);
-    out.extend_from_slice(&r.ident);
-    if r.ident.len() % 2 == 0 {
-        out.push(0);
-    }
-    out.extend_from_slice(&r.su);
-    if let (Some(first), Some(areas)) = (r.ce, areas) {
-        let a = &areas.areas[first as usize];
-        out.extend_from_slice(&susp::ce(
-            p.ce_lba + a.block,
-            u32::from(a.offset),
-            a.len() as u32,
-        ));
-    }
-    if (out.len() - start) % 2 == 1 {
-        out.push(0);
+/// The `CE` entry that points at continuation area `a`.
+fn ce(p: &Plan<'_>, a: &Area) -> Ce {
+    Ce {
+        block_location: p.ce_lba.saturating_add(a.block),
+        offset: u32::from(a.offset),
+        // An area lies inside one block.
+        length: u32::try_from(a.len()).unwrap_or(u32::MAX),
     }
 }
 
-/// A directory's extent.
+/// The ECMA-119 record of `r` with everything but its system use.
+fn directory_record<'r>(p: &Plan<'_>, ns: &Namespace, r: &'r Rec) -> DirectoryRecord<'r> {
+    let (location_of_extent, data_length) = extent(p, ns, r.target);
+    DirectoryRecord {
+        extended_attribute_record_length: 0,
+        location_of_extent,
+        data_length,
+        recording_date_and_time: time::short(r.mtime),
+        file_flags: r.flags,
+        file_unit_size: 0,
+        interleave_gap_size: 0,
+        volume_sequence_number: 1,
+        file_identifier: &r.ident,
+        system_use: &[],
+    }
+}
+
+/// Appends a directory record with its inline entries and, when they
+/// continue, the `CE` that chains them.
+fn record(p: &Plan<'_>, ns: &Namespace, areas: Option<&Areas>, r: &Rec, w: &mut RecordWriter) {
+    let mut rec = directory_record(p, ns, r);
+    let with_ce;
+    rec.system_use = match (r.ce, areas) {
+        (Some(first), Some(areas)) => {
+            let mut su = r.su.clone();
+            su.extend(ce(p, &areas.areas[usize_from_u32(first)]).encode());
+            with_ce = su;
+            &with_ce
+        }
+        _ => &r.su,
+    };
+    rec.encode(w);
+}
+
+/// A directory's extent: records never straddle a block.
 fn dir_extent(p: &Plan<'_>, ns: &Namespace, areas: Option<&Areas>, d: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ns.size[d] as usize);
+    let size = usize_from_u32(ns.size[d]);
+    let mut w = RecordWriter::with_capacity(size);
     for r in &ns.records[d] {
-        let rem = out.len() as u64 % BLOCK;
-        if rem + r.len() as u64 > BLOCK {
-            out.resize(out.len() + (BLOCK - rem) as usize, 0);
+        let rem = w.len() % BLOCK_LEN;
+        if rem + r.len() > BLOCK_LEN {
+            w.zeros(BLOCK_LEN - rem);
         }
-        record(p, ns, areas, r, &mut out);
+        record(p, ns, areas, r, &mut w);
     }
-    out.resize(ns.size[d] as usize, 0);
-    out
+    w.zeros(size.saturating_sub(w.len()));
+    w.into_bytes()
 }
 
-fn path_table(ns: &Namespace, big: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ns.pt_size as usize);
+fn path_table(ns: &Namespace, ty: PathTableType) -> Vec<u8> {
+    let mut w = RecordWriter::with_capacity(usize::try_from(ns.pt_size).unwrap_or(0));
     for &d in &ns.order {
-        let id = &ns.ident[d];
-        let parent_dir = ns.parent[d];
-        let parent = ns.number[parent_dir];
-        out.push(id.len() as u8);
-        out.push(0);
-        if big {
-            out.extend_from_slice(&ns.lba[d].to_be_bytes());
-            out.extend_from_slice(&parent.to_be_bytes());
-        } else {
-            out.extend_from_slice(&ns.lba[d].to_le_bytes());
-            out.extend_from_slice(&parent.to_le_bytes());
+        PathTableRecord {
+            extended_attribute_record_length: 0,
+            location_of_extent: ns.lba[d],
+            parent_directory_number: ns.number[ns.parent[d]],
+            directory_identifier: &ns.ident[d],
         }
-        out.extend_from_slice(id);
-        if id.len() % 2 == 1 {
-            out.push(0);
-        }
+        .encode(&mut w, ty);
     }
-    out
+    w.into_bytes()
 }
 
 /// Text for a descriptor field: d-characters in the primary descriptor,
 /// UCS-2 in the Joliet one; padded with spaces.
-fn field(text: &str, len: usize, joliet: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
+fn field<const N: usize>(text: &str, joliet: bool) -> [u8; N] {
+    let mut out = Vec::with_capacity(N);
     if joliet {
-        for c in text.encode_utf16().take(len / 2) {
+        for c in text.encode_utf16().take(N / 2) {
             out.extend_from_slice(&c.to_be_bytes());
         }
-        while out.len() + 2 <= len {
+        while out.len() + 2 <= N {
             out.extend_from_slice(&[0, b' ']);
         }
     } else {
-        out.extend(text.bytes().take(len).map(|b| match b {
+        out.extend(text.bytes().take(N).map(|b| match b {
             b'a'..=b'z' => b.to_ascii_uppercase(),
             b'A'..=b'Z' | b'0'..=b'9' | b'_' => b,
             _ => b'_',
         }));
     }
-    out.resize(len, if joliet { 0 } else { b' ' });
-    out
+    fixed(&out, if joliet { 0 } else { b' ' })
 }
 
 fn volume_descriptor(enc: &IsoEncoder, p: &Plan<'_>, ns: &Namespace, joliet: bool) -> Vec<u8> {
-    let mut v = vec![0u8; BLOCK as usize];
-    v[0] = if joliet { 2 } else { 1 };
-    v[1..6].copy_from_slice(b"CD001");
-    v[6] = 1;
-    v[8..40].copy_from_slice(&field("", 32, joliet));
-    v[40..72].copy_from_slice(&field(&enc.volume_id, 32, joliet));
-    v[80..88].copy_from_slice(&both32(p.total));
-    if joliet {
-        v[88..91].copy_from_slice(b"%/E");
-    }
-    v[120..124].copy_from_slice(&both16(1));
-    v[124..128].copy_from_slice(&both16(1));
-    v[128..132].copy_from_slice(&both16(BLOCK as u16));
-    v[132..140].copy_from_slice(&both32(ns.pt_size as u32));
-    v[140..144].copy_from_slice(&ns.pt_l.to_le_bytes());
-    v[148..152].copy_from_slice(&ns.pt_m.to_be_bytes());
-    let mut root = Vec::with_capacity(34);
     let r = &ns.records[0][0];
-    let bare = Rec {
+    let root = Rec {
         ident: vec![0],
-        flags: 2,
+        flags: FLAG_DIRECTORY,
         target: r.target,
         mtime: r.mtime,
         su: Vec::new(),
         ce: None,
     };
-    record(p, ns, None, &bare, &mut root);
-    v[156..190].copy_from_slice(&root);
-    v[190..318].copy_from_slice(&field("", 128, joliet));
-    v[318..446].copy_from_slice(&field("", 128, joliet));
-    v[446..574].copy_from_slice(&field("", 128, joliet));
-    v[574..702].copy_from_slice(&field("ROOTFORGE", 128, joliet));
-    v[702..739].copy_from_slice(&field("", 37, joliet));
-    v[739..776].copy_from_slice(&field("", 37, joliet));
-    v[776..813].copy_from_slice(&field("", 37, joliet));
     let date = time::long(enc.created);
-    v[813..830].copy_from_slice(&date);
-    v[830..847].copy_from_slice(&date);
-    v[847..864].copy_from_slice(&time::LONG_UNSET);
-    v[864..881].copy_from_slice(&date);
-    v[881] = 1;
-    v
+    let (volume_descriptor_type, escape_sequences) = if joliet {
+        (SUPPLEMENTARY, fixed(JOLIET_LEVEL_3, 0))
+    } else {
+        (PRIMARY, [0; 32])
+    };
+    let mut w = RecordWriter::with_capacity(BLOCK_LEN);
+    VolumeDescriptor {
+        header: VolumeDescriptorHeader::new(volume_descriptor_type),
+        volume_flags: 0,
+        system_identifier: field("", joliet),
+        volume_identifier: field(&enc.volume_id, joliet),
+        volume_space_size: p.total,
+        escape_sequences,
+        volume_set_size: 1,
+        volume_sequence_number: 1,
+        logical_block_size: LOGICAL_BLOCK_SIZE,
+        path_table_size: u32::try_from(ns.pt_size).unwrap_or(u32::MAX),
+        location_of_type_l_path_table: ns.pt_l,
+        location_of_optional_type_l_path_table: 0,
+        location_of_type_m_path_table: ns.pt_m,
+        location_of_optional_type_m_path_table: 0,
+        directory_record_for_root_directory: directory_record(p, ns, &root),
+        volume_set_identifier: field("", joliet),
+        publisher_identifier: field("", joliet),
+        data_preparer_identifier: field("", joliet),
+        application_identifier: field("ROOTFORGE", joliet),
+        copyright_file_identifier: field("", joliet),
+        abstract_file_identifier: field("", joliet),
+        bibliographic_file_identifier: field("", joliet),
+        volume_creation_date_and_time: date,
+        volume_modification_date_and_time: date,
+        volume_expiration_date_and_time: time::LONG_UNSET,
+        volume_effective_date_and_time: date,
+        file_structure_version: 1,
+    }
+    .encode(&mut w);
+    w.into_bytes()
 }
 
 fn terminator() -> Vec<u8> {
-    let mut v = vec![0u8; BLOCK as usize];
-    v[0] = 255;
-    v[1..6].copy_from_slice(b"CD001");
-    v[6] = 1;
-    v
+    let mut w = RecordWriter::with_capacity(BLOCK_LEN);
+    VolumeDescriptorSetTerminator {
+        header: VolumeDescriptorHeader::new(TERMINATOR),
+    }
+    .encode(&mut w);
+    w.into_bytes()
 }
 
-fn areas_bytes(p: &Plan<'_>) -> Vec<u8> {
+fn layout_error(what: &str) -> io::Error {
+    io::Error::other(format!("layout error: {what}"))
+}
+
+/// The continuation blocks, each area at its planned offset.
+fn areas_bytes(p: &Plan<'_>) -> io::Result<Vec<u8>> {
     let a = &p.areas;
-    let mut out = vec![0u8; a.blocks() as usize * BLOCK as usize];
+    let mut out = vec![0u8; usize_from_u32(a.blocks()) * BLOCK_LEN];
     for area in &a.areas {
-        let mut at = area.block as usize * BLOCK as usize + usize::from(area.offset);
-        out[at..at + area.bytes.len()].copy_from_slice(&area.bytes);
-        at += area.bytes.len();
+        let at = usize_from_u32(area.block) * BLOCK_LEN + usize::from(area.offset);
+        put_at(&mut out, at, &area.bytes)
+            .ok_or_else(|| layout_error("continuation area outside its block"))?;
         if let Some(next) = area.next {
-            let n = &a.areas[next as usize];
-            let ce = susp::ce(p.ce_lba + n.block, u32::from(n.offset), n.len() as u32);
-            out[at..at + ce.len()].copy_from_slice(&ce);
+            let next = ce(p, &a.areas[usize_from_u32(next)]).encode();
+            put_at(&mut out, at + area.bytes.len(), &next)
+                .ok_or_else(|| layout_error("CE entry outside its block"))?;
         }
     }
-    out
+    Ok(out)
 }
 
 fn write_image(enc: &IsoEncoder, p: &Plan<'_>, w: &mut Out<'_>) -> io::Result<()> {
@@ -326,10 +358,10 @@ fn write_image(enc: &IsoEncoder, p: &Plan<'_>, w: &mut Out<'_>) -> io::Result<()
     w.put(&terminator())?;
     for ns in std::iter::once(&p.primary).chain(&p.joliet) {
         w.at(ns.pt_l)?;
-        w.put(&path_table(ns, false))?;
+        w.put(&path_table(ns, PathTableType::L))?;
         w.pad()?;
         w.at(ns.pt_m)?;
-        w.put(&path_table(ns, true))?;
+        w.put(&path_table(ns, PathTableType::M))?;
         w.pad()?;
     }
     let dirs = |w: &mut Out<'_>, ns: &Namespace, areas: Option<&Areas>| -> io::Result<()> {
@@ -341,7 +373,7 @@ fn write_image(enc: &IsoEncoder, p: &Plan<'_>, w: &mut Out<'_>) -> io::Result<()
     };
     dirs(w, &p.primary, Some(&p.areas))?;
     w.at(p.ce_lba)?;
-    w.put(&areas_bytes(p))?;
+    w.put(&areas_bytes(p)?)?;
     if let Some(j) = &p.joliet {
         dirs(w, j, None)?;
     }
@@ -361,7 +393,8 @@ fn write_image(enc: &IsoEncoder, p: &Plan<'_>, w: &mut Out<'_>) -> io::Result<()
             Stored::Zisofs(b) | Stored::Efi(b) => w.put(b)?,
             Stored::BootInfo(d) => {
                 let mut bytes = d.to_vec()?;
-                boot::info_table(&mut bytes, s.lba);
+                boot::info_table(&mut bytes, s.lba)
+                    .ok_or_else(|| layout_error("boot image shorter than its boot info table"))?;
                 w.put(&bytes)?;
             }
         }

@@ -13,6 +13,8 @@ const MAGIC: [u8; 8] = [0x37, 0xE4, 0x53, 0x96, 0xC9, 0xDB, 0xD6, 0x07];
 /// log2 of the block size: 32 KiB, as `mkzftree` writes.
 pub(crate) const SHIFT: u8 = 15;
 const HEADER: usize = 16;
+/// The header's length / 4, as `ZF` and the header itself record it.
+pub(crate) const HEADER_DIV_4: u8 = 4;
 
 /// The zisofs form of `data`, or `None` when it would not take fewer
 /// blocks than the plain bytes (files of 4 GiB or more are never stored
@@ -28,7 +30,7 @@ pub(crate) fn compress(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 2);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&[4, SHIFT, 0, 0]);
+    out.extend_from_slice(&[HEADER_DIV_4, SHIFT, 0, 0]);
     out.resize(HEADER + table, 0);
     // mkzftree's default level: libdeflate's 12 saves about 1% more at
     // several times the time.
@@ -83,7 +85,10 @@ impl Zisofs {
         if header + table_len > stored.size() {
             return Err("zisofs block table runs past the data".to_owned());
         }
-        let mut raw = vec![0u8; table_len as usize];
+        let table_bytes = usize::try_from(table_len).map_err(|_| {
+            format!("zisofs block table of {table_len} bytes does not fit in memory")
+        })?;
+        let mut raw = vec![0u8; table_bytes];
         stored
             .read_at(header, &mut raw)
             .map_err(|e| format!("zisofs block table: {e}"))?;
@@ -110,6 +115,12 @@ fn data_error(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason)
 }
 
+/// `v` as a length in memory: each one here is bounded by the caller's
+/// buffer or a block of at most 128 KiB.
+fn in_memory(v: u64) -> io::Result<usize> {
+    usize::try_from(v).map_err(|_| data_error(format!("zisofs length {v} does not fit in memory")))
+}
+
 impl Blob for Zisofs {
     fn len(&self) -> u64 {
         self.size
@@ -124,18 +135,23 @@ impl Blob for Zisofs {
         while pos < end {
             let (index, within) = (pos / bs, pos % bs);
             // At most the block size, 128 KiB.
-            let block_len = (self.size - index * bs).min(bs) as usize;
-            let within = within as usize;
-            let n = (end - pos).min((block_len - within) as u64) as usize;
-            let at = (pos - offset) as usize;
+            let block_len = in_memory((self.size - index * bs).min(bs))?;
+            let within = in_memory(within)?;
+            let n = in_memory((end - pos).min((block_len - within) as u64))?;
+            let at = in_memory(pos - offset)?;
             let dst = &mut buf[at..at + n];
             // `open` checked the table: one more word than blocks, in order,
             // within the stored bytes.
-            let (start, stop) = (self.table[index as usize], self.table[index as usize + 1]);
+            let i = in_memory(index)?;
+            let (Some(&start), Some(&stop)) = (self.table.get(i), self.table.get(i + 1)) else {
+                return Err(data_error(format!(
+                    "zisofs block {index} is not in the table"
+                )));
+            };
             if start == stop {
                 dst.fill(0);
             } else {
-                src.resize((stop - start) as usize, 0);
+                src.resize(in_memory(stop - start)?, 0);
                 self.stored.read_at(start, &mut src)?;
                 block.resize(block_len, 0);
                 let got = dec
@@ -160,13 +176,15 @@ mod tests {
 
     #[test]
     fn round_trip_with_zero_blocks() {
-        let mut data: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
+        let mut data: Vec<u8> = (0..100_000u32)
+            .map(|i| u8::try_from(i % 7).unwrap())
+            .collect();
         data.extend(std::iter::repeat_n(0u8, 70_000));
         data.extend_from_slice(b"tail");
         let z = compress(&data).unwrap();
         assert!(z.len() < data.len() / 10);
         let stored = FileData::bytes(z);
-        let file = Zisofs::open(stored, data.len() as u32, SHIFT).unwrap();
+        let file = Zisofs::open(stored, u32::try_from(data.len()).unwrap(), SHIFT).unwrap();
         let mut back = vec![1u8; data.len()];
         file.read_at(0, &mut back).unwrap();
         assert_eq!(back, data);
@@ -180,7 +198,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x >> 32) as u8
+                (x >> 32).to_le_bytes()[0]
             })
             .collect();
         assert!(compress(&noise).is_none());
