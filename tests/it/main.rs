@@ -14,6 +14,7 @@ mod input;
 mod iso;
 mod output_faults;
 mod squashfs;
+mod squashfs_tools;
 mod tables;
 mod util;
 mod vm;
