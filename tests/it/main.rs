@@ -17,6 +17,7 @@ mod iso_tools;
 mod output_faults;
 mod plan;
 mod squashfs;
+mod squashfs_tools;
 mod tables;
 mod tar_input;
 mod util;

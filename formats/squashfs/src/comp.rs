@@ -103,12 +103,19 @@ impl Comp {
 pub struct Bcj(u32);
 
 impl Bcj {
+    /// No filter.
     pub const NONE: Bcj = Bcj(0);
+    /// x86 (32 and 64 bit) code.
     pub const X86: Bcj = Bcj(1);
+    /// Big-endian PowerPC code.
     pub const POWERPC: Bcj = Bcj(2);
+    /// Itanium code.
     pub const IA64: Bcj = Bcj(4);
+    /// 32-bit ARM code.
     pub const ARM: Bcj = Bcj(8);
+    /// ARM Thumb code.
     pub const ARMTHUMB: Bcj = Bcj(16);
+    /// SPARC code.
     pub const SPARC: Bcj = Bcj(32);
     const NAMES: [(&str, Bcj); 6] = [
         ("x86", Bcj::X86),
@@ -119,10 +126,12 @@ impl Bcj {
         ("sparc", Bcj::SPARC),
     ];
 
+    /// The filters of both sets.
     pub const fn union(self, other: Bcj) -> Bcj {
         Bcj(self.0 | other.0)
     }
 
+    /// No filter at all.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -382,7 +391,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            *b = x as u8;
+            *b = x.to_le_bytes()[0];
         }
         for comp in [Comp::Gzip, Comp::Lzo, Comp::Xz, Comp::Lz4, Comp::Zstd] {
             let mut c = Codec::new(settings(comp, comp.default_level())).unwrap();
@@ -401,7 +410,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x >> 32) as u8
+                (x >> 32).to_le_bytes()[0]
             })
             .collect()
     }

@@ -10,11 +10,8 @@ use rayon::prelude::*;
 use rootforge_common::{Content, Error, FileData, Result, View, display_path};
 
 use crate::comp::Codec;
-use crate::limit;
 use crate::plan::Node;
-
-/// The size word of a data or fragment block stored raw.
-const BLOCK_RAW: u32 = 1 << 24;
+use crate::{BLOCK_RAW, limit, overflow_error};
 
 /// A stretch of a file's bytes.
 #[derive(Clone, Copy)]
@@ -131,7 +128,7 @@ pub(crate) fn layout<'v>(
                 len: block_size as usize,
             }));
         }
-        let tail = (size % bs) as usize;
+        let tail = usize::try_from(size % bs).map_err(|_| overflow_error())?;
         let mut fragment = None;
         if tail > 0 && full > 0 && !always_fragments {
             jobs.push(Job::Block(Piece {
@@ -185,7 +182,7 @@ pub(crate) fn layout<'v>(
                     )
                 })?;
                 // Below the block size, which is at most 1 MiB.
-                let at = (index, filled as u32);
+                let at = (index, u32::try_from(filled).map_err(|_| overflow_error())?);
                 fragment = Some(at);
                 filling.push(piece);
                 filled += tail;
@@ -283,13 +280,14 @@ pub(crate) fn run<'v>(codec: &mut Codec, job: &Job<'v>) -> Result<Packed<'v>> {
         .compress(&bytes)
         .map_err(|e| Error::io("compressing a block", e))?;
     // Block lengths are at most 1 MiB, far below bit 24.
+    let len = |b: &[u8]| u32::try_from(b.len()).map_err(|_| overflow_error());
     Ok(match packed {
         Some(p) => Packed {
-            word: p.len() as u32,
+            word: len(&p)?,
             bytes: Cow::Owned(p),
         },
         None => Packed {
-            word: bytes.len() as u32 | BLOCK_RAW,
+            word: len(&bytes)? | BLOCK_RAW,
             bytes,
         },
     })

@@ -1,11 +1,15 @@
 //! Directory listings and the directory index of large directories.
 
+use rootforge_common::bytes::RecordWriter;
 use rootforge_common::{Error, Result, display_path};
 
 use crate::comp::Codec;
-use crate::meta::{META_SIZE, MetaWriter};
+use crate::meta::{META_SIZE, MetaWriter, split_ref};
 use crate::plan::Node;
-use crate::{EXTENDED, NONE32, limit, overflow_error};
+use crate::records::{
+    DirEntry, DirHeader, DirIndex, DirInode, EXTENDED, LDirInode, Record, SQUASHFS_DIR_TYPE,
+};
+use crate::{NAME_MAX, NONE32, limit, overflow_error};
 
 /// Entries one directory header may cover.
 const DIR_RUN: usize = 256;
@@ -40,7 +44,7 @@ fn listing<'v>(
     at: u64,
 ) -> Result<(Vec<u8>, Vec<IndexEntry<'v>>)> {
     let block_of = |offset: usize| at.saturating_add(offset as u64) / META_SIZE as u64;
-    let mut out = Vec::new();
+    let mut out = RecordWriter::default();
     let mut index = Vec::new();
     let mut indexed_block = block_of(0);
     let mut rest = entries;
@@ -79,80 +83,104 @@ fn listing<'v>(
             .count();
         let inode_block = u32::try_from(inode_block)
             .map_err(|_| limit(path, "inode table size", inode_block, u64::from(u32::MAX)))?;
-        // `run` is 1 to 256.
-        out.extend_from_slice(&(run as u32 - 1).to_le_bytes());
-        out.extend_from_slice(&inode_block.to_le_bytes());
-        out.extend_from_slice(&first.number.to_le_bytes());
+        DirHeader {
+            // `run` is 1 to 256.
+            count: u32::try_from(run - 1).map_err(|_| overflow_error())?,
+            start_block: inode_block,
+            inode_number: first.number,
+        }
+        .encode(&mut out);
         for e in &rest[..run] {
-            let delta = i16::try_from(i64::from(e.number) - base).unwrap_or_default();
-            out.extend_from_slice(&(e.reference as u16).to_le_bytes());
-            out.extend_from_slice(&delta.to_le_bytes());
-            out.extend_from_slice(&e.kind.to_le_bytes());
-            // Names are 1 to 255 bytes, checked in `plan`.
-            out.extend_from_slice(&(e.name.len() as u16 - 1).to_le_bytes());
-            out.extend_from_slice(e.name);
+            let name_len = e.name.len();
+            DirEntry {
+                offset: split_ref(e.reference).1,
+                inode_number: i16::try_from(i64::from(e.number) - base).unwrap_or_default(),
+                r#type: e.kind,
+                // Names are 1 to 255 bytes, checked in `plan`.
+                size: name_len
+                    .checked_sub(1)
+                    .and_then(|n| u16::try_from(n).ok())
+                    .ok_or_else(|| limit(path, "name length", name_len as u64, NAME_MAX as u64))?,
+            }
+            .encode(&mut out);
+            out.bytes(e.name);
         }
         rest = &rest[run..];
     }
-    Ok((out, index))
+    Ok((out.into_bytes(), index))
 }
 
-/// Writes a directory's listing and returns its inode's type and body: the
-/// basic form when the listing fits one metadata block and 64 KiB, else the
-/// extended form with a directory index.
+/// Writes a directory's listing and its inode's body into `body`, and
+/// returns the inode's type: the basic form when the listing fits one
+/// metadata block and 64 KiB, else the extended form with a directory
+/// index.
 pub(crate) fn dir_inode(
     dirs: &mut MetaWriter,
     codec: &mut Codec,
     listed: &[Listed<'_>],
     node: &Node,
-    parent: u32,
-) -> Result<(u16, Vec<u8>)> {
+    parent_inode: u32,
+    body: &mut RecordWriter,
+) -> Result<u16> {
     let write_err = |e| Error::io("writing the squashfs directory table", e);
     let (bytes, index) = listing(listed, &node.path, dirs.written())?;
     let (block, offset) = dirs.pos();
     let too_big = |v: u64| limit(&node.path, "directory table size", v, u64::from(u32::MAX));
-    let block = u32::try_from(block).map_err(|_| too_big(block))?;
+    let start_block = u32::try_from(block).map_err(|_| too_big(block))?;
     dirs.put(codec, &bytes).map_err(write_err)?;
     // The kernel's size counts the "." and ".." it synthesises.
     let size = bytes.len().checked_add(3).ok_or_else(overflow_error)?;
-    let mut body = Vec::with_capacity(32);
-    let le32 = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
     let basic = index.is_empty() && node.xattr.is_none();
-    if let (Ok(size), true) = (u16::try_from(size), basic) {
-        le32(&mut body, block);
-        le32(&mut body, node.nlink);
-        body.extend_from_slice(&size.to_le_bytes());
-        body.extend_from_slice(&offset.to_le_bytes());
-        le32(&mut body, parent);
-        return Ok((1, body));
+    if let (Ok(file_size), true) = (u16::try_from(size), basic) {
+        DirInode {
+            start_block,
+            nlink: node.nlink,
+            file_size,
+            offset,
+            parent_inode,
+        }
+        .encode(body);
+        return Ok(SQUASHFS_DIR_TYPE);
     }
-    let size = u32::try_from(size).map_err(|_| too_big(size as u64))?;
-    let count = u16::try_from(index.len()).map_err(|_| {
+    let file_size = u32::try_from(size).map_err(|_| too_big(size as u64))?;
+    let i_count = u16::try_from(index.len()).map_err(|_| {
         limit(
             &node.path,
             "directory index length",
             index.len() as u64,
-            65535,
+            u64::from(u16::MAX),
         )
     })?;
-    le32(&mut body, node.nlink);
-    le32(&mut body, size);
-    le32(&mut body, block);
-    le32(&mut body, parent);
-    body.extend_from_slice(&count.to_le_bytes());
-    body.extend_from_slice(&offset.to_le_bytes());
-    le32(&mut body, node.xattr.unwrap_or(NONE32));
+    LDirInode {
+        nlink: node.nlink,
+        file_size,
+        start_block,
+        parent_inode,
+        i_count,
+        offset,
+        xattr: node.xattr.unwrap_or(NONE32),
+    }
+    .encode(body);
     for i in &index {
         let start = dirs
             .block_start(i.block)
             .ok_or_else(|| Error::tree(display_path(&node.path), "index past the listing"))?;
-        le32(&mut body, i.offset);
-        le32(&mut body, u32::try_from(start).map_err(|_| too_big(start))?);
-        // Names are 1 to 255 bytes.
-        le32(&mut body, i.name.len() as u32 - 1);
-        body.extend_from_slice(i.name);
+        let name_len = i.name.len();
+        DirIndex {
+            index: i.offset,
+            start_block: u32::try_from(start).map_err(|_| too_big(start))?,
+            // Names are 1 to 255 bytes.
+            size: name_len
+                .checked_sub(1)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    limit(&node.path, "name length", name_len as u64, NAME_MAX as u64)
+                })?,
+        }
+        .encode(body);
+        body.bytes(i.name);
     }
-    Ok((1 + EXTENDED, body))
+    Ok(SQUASHFS_DIR_TYPE + EXTENDED)
 }
 
 #[cfg(test)]
@@ -188,7 +216,7 @@ mod tests {
             .enumerate()
             .map(|(i, n)| Listed {
                 name: n.as_bytes(),
-                number: i as u32 + 1,
+                number: u32::try_from(i).unwrap() + 1,
                 reference: 0,
                 kind: 2,
             })

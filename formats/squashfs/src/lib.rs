@@ -14,12 +14,15 @@
 //! [`read`] opens an image (ours or mksquashfs's) as a tree whose files
 //! decompress on demand, for tests, fuzzing and `rootforge inspect`.
 
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod comp;
 mod data;
 mod dir;
 mod meta;
 mod plan;
 mod read;
+mod records;
 mod superblock;
 mod write;
 mod xattr;
@@ -39,8 +42,11 @@ const NAME_MAX: usize = 255;
 const PATH_MAX: usize = 4096;
 /// No fragment, no xattr.
 const NONE32: u32 = u32::MAX;
-/// An inode type's extended form is its basic type plus this.
-const EXTENDED: u16 = 7;
+/// An absent table.
+const NONE64: u64 = u64::MAX;
+/// The size word bit of a data or fragment block stored raw
+/// (`SQUASHFS_COMPRESSED_BIT_BLOCK`).
+const BLOCK_RAW: u32 = 1 << 24;
 
 fn limit(path: &[u8], what: &'static str, value: u64, limit: u64) -> Error {
     Error::Limit {
@@ -56,5 +62,7 @@ fn overflow_error() -> Error {
     Error::io("laying out the squashfs image", meta::overflow())
 }
 
+#[cfg(test)]
+mod sample;
 #[cfg(test)]
 mod tests;

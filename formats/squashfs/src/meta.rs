@@ -7,8 +7,8 @@ use crate::comp::Codec;
 
 /// Uncompressed bytes per metadata block.
 pub(crate) const META_SIZE: usize = 8192;
-/// The header bit of a block stored raw.
-const META_RAW: u16 = 1 << 15;
+/// The header bit of a block stored raw (`SQUASHFS_COMPRESSED_BIT`).
+pub(crate) const META_RAW: u16 = 1 << 15;
 
 /// A table of metadata blocks being written.
 pub(crate) struct MetaWriter {
@@ -32,8 +32,7 @@ impl MetaWriter {
     /// Where the next record starts: the offset of its block from the
     /// table's start, and its offset inside the uncompressed block.
     pub(crate) fn pos(&self) -> (u64, u16) {
-        // `cur` never holds a full block between calls.
-        (self.out.len() as u64, self.cur.len() as u16)
+        (self.out.len() as u64, block_len(self.cur.len()))
     }
 
     /// The reference a record at `pos()` gets, as inodes and the
@@ -76,14 +75,14 @@ impl MetaWriter {
     fn seal(&mut self, codec: &mut Codec) -> io::Result<()> {
         self.starts.push(self.out.len() as u64);
         match codec.compress(&self.cur)? {
-            // Both lengths are at most 8192, so they fit in 15 bits.
+            // A compressed block is shorter than its 8 KiB.
             Some(packed) => {
                 self.out
-                    .extend_from_slice(&(packed.len() as u16).to_le_bytes());
+                    .extend_from_slice(&block_len(packed.len()).to_le_bytes());
                 self.out.extend_from_slice(&packed);
             }
             None => {
-                let header = self.cur.len() as u16 | META_RAW;
+                let header = block_len(self.cur.len()) | META_RAW;
                 self.out.extend_from_slice(&header.to_le_bytes());
                 self.out.extend_from_slice(&self.cur);
             }
@@ -122,6 +121,26 @@ pub(crate) fn lookup_table(
     let index_at = out.len();
     out.extend_from_slice(&index);
     Ok((out, index_at))
+}
+
+/// A length within one metadata block (at most 8192, which fits 15 bits).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "metadata blocks and offsets in them are at most 8192 bytes"
+)]
+fn block_len(n: usize) -> u16 {
+    debug_assert!(n <= META_SIZE);
+    n as u16
+}
+
+/// A reference's metadata block (from its table's start) and offset in
+/// the unpacked block: the reference is `block << 16 | offset`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the low 16 bits of a reference are the offset"
+)]
+pub(crate) fn split_ref(reference: u64) -> (u64, u16) {
+    (reference >> 16, reference as u16)
 }
 
 pub(crate) fn overflow() -> io::Error {

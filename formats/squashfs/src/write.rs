@@ -4,6 +4,7 @@
 use std::io;
 
 use rayon::prelude::*;
+use rootforge_common::bytes::{RecordWriter, usize_from_u32};
 use rootforge_common::{
     Batch, Content, Encoder, Error, ImagePlan, Report, Result, Sink, View, display_path,
 };
@@ -11,15 +12,18 @@ use rootforge_common::{
 use crate::comp::{Bcj, Codec, Comp, Settings};
 use crate::data::{FileLayout, Job, Packed, layout, run};
 use crate::dir::{Listed, dir_inode};
-use crate::meta::{MetaWriter, lookup_table};
+use crate::meta::{META_RAW, MetaWriter, lookup_table};
 use crate::plan::{Plan, plan};
+use crate::records::{
+    DevInode, EXTENDED, FragmentEntry, InodeHeader, IpcInode, LRegInode, Record, RegInode,
+    SQUASHFS_BLKDEV_TYPE, SQUASHFS_CHRDEV_TYPE, SQUASHFS_DIR_TYPE, SQUASHFS_FIFO_TYPE,
+    SQUASHFS_REG_TYPE, SQUASHFS_SOCKET_TYPE, SQUASHFS_SYMLINK_TYPE, SymlinkInode, XattrRef,
+};
 use crate::superblock::{SUPERBLOCK_SIZE, Superblock};
-use crate::{EXTENDED, FORMAT, NONE32, overflow_error};
+use crate::{FORMAT, NONE32, NONE64, overflow_error};
 
 /// The image is padded to this, the largest device block the kernel uses.
 const PAD: u64 = 4096;
-/// An absent table.
-const NONE64: u64 = u64::MAX;
 
 /// Superblock flags.
 const FLAG_UNCOMPRESSED_INODES: u16 = 0x0001;
@@ -39,6 +43,7 @@ const FLAG_UNCOMPRESSED_IDS: u16 = 0x0800;
 /// only on the view and these options, not on the number of threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SquashfsEncoder {
+    /// The compressor of every block and table.
     pub comp: Comp,
     /// The compressor's level (see [`Comp::levels`]).
     pub level: u32,
@@ -133,16 +138,16 @@ fn option_error(what: String) -> Error {
     }
 }
 
-/// Inode types; the extended form of each is the basic one plus 7.
+/// The basic inode type of each kind of content.
 fn basic_type(content: &Content) -> u16 {
     match content {
-        Content::Dir(_) => 1,
-        Content::File(_) => 2,
-        Content::Symlink(_) => 3,
-        Content::BlockDev { .. } => 4,
-        Content::CharDev { .. } => 5,
-        Content::Fifo => 6,
-        Content::Socket => 7,
+        Content::Dir(_) => SQUASHFS_DIR_TYPE,
+        Content::File(_) => SQUASHFS_REG_TYPE,
+        Content::Symlink(_) => SQUASHFS_SYMLINK_TYPE,
+        Content::BlockDev { .. } => SQUASHFS_BLKDEV_TYPE,
+        Content::CharDev { .. } => SQUASHFS_CHRDEV_TYPE,
+        Content::Fifo => SQUASHFS_FIFO_TYPE,
+        Content::Socket => SQUASHFS_SOCKET_TYPE,
     }
 }
 
@@ -190,7 +195,8 @@ impl SquashfsEncoder {
         w.zeros(SUPERBLOCK_SIZE);
         if let Some(o) = &options {
             // A raw metadata block of at most 8 bytes.
-            w.put(&(0x8000u16 | o.len() as u16).to_le_bytes());
+            let len = u16::try_from(o.len()).map_err(|_| overflow_error())?;
+            w.put(&(META_RAW | len).to_le_bytes());
             w.put(o);
         }
         let data_start = w.pos();
@@ -213,12 +219,15 @@ impl SquashfsEncoder {
 
         let inode_start = data_end;
         let dir_start = add(inode_start, inode_table.len())?;
-        let mut entries = Vec::with_capacity(fragment_blocks.len() * 16);
+        let mut entries = RecordWriter::with_capacity(fragment_blocks.len() * FragmentEntry::SIZE);
         for block in fragment_blocks {
-            entries.extend_from_slice(&block.start.to_le_bytes());
-            entries.extend_from_slice(&block.word.to_le_bytes());
-            entries.extend_from_slice(&0u32.to_le_bytes());
+            FragmentEntry {
+                start_block: block.start,
+                size: block.word,
+            }
+            .encode(&mut entries);
         }
+        let entries = entries.into_bytes();
         let frag_at = add(dir_start, dir_table.len())?;
         let (frag_table, frag_index) =
             lookup_table(&mut codec, &entries, frag_at).map_err(write_err)?;
@@ -269,7 +278,8 @@ impl SquashfsEncoder {
             block_size: self.block_size,
             frag_count: u32::try_from(fragments).map_err(|_| overflow_error())?,
             compressor: self.comp.id(),
-            block_log: self.block_size.trailing_zeros() as u16,
+            block_log: u16::try_from(self.block_size.trailing_zeros())
+                .map_err(|_| overflow_error())?,
             flags,
             id_count: u16::try_from(plan.ids.len()).map_err(|_| overflow_error())?,
             version: (4, 0),
@@ -394,18 +404,19 @@ impl SquashfsEncoder {
         let bs = u64::from(self.block_size);
         for (i, (node, layout)) in plan.nodes.iter().zip(placed.layouts).enumerate() {
             let inode = view.inode(node.id);
-            // `plan` numbered at most u32::MAX inodes.
-            let number = i as u32 + 1;
+            let number = u32::try_from(i)
+                .ok()
+                .and_then(|i| i.checked_add(1))
+                .ok_or_else(overflow_error)?;
             let mut ty = basic_type(&inode.content);
-            let mut body = Vec::with_capacity(64);
-            let le32 = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
+            let mut body = RecordWriter::with_capacity(64);
             match &inode.content {
                 Content::Dir(children) => {
                     let mut listed = Vec::with_capacity(children.len());
                     for (name, child) in children {
                         let n = plan.numbers.get(child).copied().unwrap_or_default();
                         let reference = refs
-                            .get((n as usize).wrapping_sub(1))
+                            .get(usize_from_u32(n).wrapping_sub(1))
                             .copied()
                             .ok_or_else(|| {
                                 Error::tree(display_path(&node.path), "child not planned")
@@ -421,7 +432,7 @@ impl SquashfsEncoder {
                         .parent
                         .and_then(|p| plan.numbers.get(&p).copied())
                         .unwrap_or(count.saturating_add(1));
-                    (ty, body) = dir_inode(&mut dirs, codec, &listed, node, parent)?;
+                    ty = dir_inode(&mut dirs, codec, &listed, node, parent, &mut body)?;
                 }
                 Content::File(data) => {
                     let not_laid_out = || Error::tree(display_path(&node.path), "not laid out");
@@ -443,63 +454,74 @@ impl SquashfsEncoder {
                         .filter(|(_, b)| b.word == 0)
                         .map(|(i, _)| bs.min(size.saturating_sub(i.saturating_mul(bs))))
                         .sum::<u64>();
-                    let (frag, offset) = l.fragment.unwrap_or((NONE32, 0));
+                    let (fragment, offset) = l.fragment.unwrap_or((NONE32, 0));
                     let basic = (node.nlink == 1 && sparse == 0 && node.xattr.is_none())
                         .then(|| Some((u32::try_from(start).ok()?, u32::try_from(size).ok()?)))
                         .flatten();
                     match basic {
-                        Some((start, size)) => {
-                            le32(&mut body, start);
-                            le32(&mut body, frag);
-                            le32(&mut body, offset);
-                            le32(&mut body, size);
+                        Some((start_block, file_size)) => RegInode {
+                            start_block,
+                            fragment,
+                            offset,
+                            file_size,
                         }
+                        .encode(&mut body),
                         None => {
                             ty += EXTENDED;
-                            body.extend_from_slice(&start.to_le_bytes());
-                            body.extend_from_slice(&size.to_le_bytes());
-                            body.extend_from_slice(&sparse.to_le_bytes());
-                            le32(&mut body, node.nlink);
-                            le32(&mut body, frag);
-                            le32(&mut body, offset);
-                            le32(&mut body, node.xattr.unwrap_or(NONE32));
+                            LRegInode {
+                                start_block: start,
+                                file_size: size,
+                                sparse,
+                                nlink: node.nlink,
+                                fragment,
+                                offset,
+                                xattr: node.xattr.unwrap_or(NONE32),
+                            }
+                            .encode(&mut body);
                         }
                     }
+                    // The block list.
                     for p in own {
-                        le32(&mut body, p.word);
+                        body.le32(p.word);
                     }
                 }
                 Content::Symlink(target) => {
-                    le32(&mut body, node.nlink);
-                    // At most a page, checked in `plan`.
-                    le32(&mut body, target.len() as u32);
-                    body.extend_from_slice(target);
+                    SymlinkInode {
+                        nlink: node.nlink,
+                        // At most a page, checked in `plan`.
+                        symlink_size: u32::try_from(target.len()).map_err(|_| overflow_error())?,
+                    }
+                    .encode(&mut body);
+                    body.bytes(target);
                 }
                 Content::CharDev { major, minor } | Content::BlockDev { major, minor } => {
-                    le32(&mut body, node.nlink);
-                    // Linux's new_encode_dev, within the ranges `plan` checked.
-                    le32(
-                        &mut body,
-                        (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12),
-                    );
+                    DevInode {
+                        nlink: node.nlink,
+                        // Within the ranges `plan` checked.
+                        rdev: DevInode::encode_dev(*major, *minor),
+                    }
+                    .encode(&mut body);
                 }
-                Content::Fifo | Content::Socket => le32(&mut body, node.nlink),
+                Content::Fifo | Content::Socket => IpcInode { nlink: node.nlink }.encode(&mut body),
             }
             // Other types' extended forms only add the xattr id at the end.
-            if let (Some(id), 3..=7) = (node.xattr, ty) {
+            if let (Some(xattr), SQUASHFS_SYMLINK_TYPE..=SQUASHFS_SOCKET_TYPE) = (node.xattr, ty) {
                 ty += EXTENDED;
-                le32(&mut body, id);
+                XattrRef { xattr }.encode(&mut body);
             }
-            let mut record = Vec::with_capacity(16 + body.len());
-            record.extend_from_slice(&ty.to_le_bytes());
-            record.extend_from_slice(&(inode.meta.perm & 0o7777).to_le_bytes());
-            record.extend_from_slice(&node.uid.to_le_bytes());
-            record.extend_from_slice(&node.gid.to_le_bytes());
-            le32(&mut record, node.mtime);
-            le32(&mut record, number);
-            record.extend_from_slice(&body);
+            let mut record = RecordWriter::with_capacity(InodeHeader::SIZE + body.len());
+            InodeHeader {
+                inode_type: ty,
+                mode: inode.meta.perm & 0o7777,
+                uid: node.uid,
+                guid: node.gid,
+                mtime: node.mtime,
+                inode_number: number,
+            }
+            .encode(&mut record);
+            record.bytes(&body.into_bytes());
             refs.push(inodes.reference());
-            inodes.put(codec, &record).map_err(write_err)?;
+            inodes.put(codec, &record.into_bytes()).map_err(write_err)?;
         }
         Ok(Metadata {
             inode_table: inodes.finish(codec).map_err(write_err)?,

@@ -4,10 +4,15 @@
 use std::collections::HashMap;
 use std::io;
 
+use rootforge_common::bytes::RecordWriter;
 use rootforge_common::{Error, Result, Xattr, display_path, escape_bytes};
 
 use crate::comp::Codec;
 use crate::meta::{MetaWriter, lookup_table, overflow};
+use crate::records::{
+    Record, SQUASHFS_XATTR_SECURITY, SQUASHFS_XATTR_TRUSTED, SQUASHFS_XATTR_USER, XattrEntry,
+    XattrId, XattrIdTable, XattrVal,
+};
 
 /// The longest xattr name and value Linux accepts (`XATTR_NAME_MAX`,
 /// `XATTR_SIZE_MAX`).
@@ -15,7 +20,11 @@ const NAME_MAX: usize = 255;
 const VALUE_MAX: usize = 65536;
 
 /// The prefixes the format can store, by their type code.
-const PREFIXES: [(&[u8], u16); 3] = [(b"user.", 0), (b"trusted.", 1), (b"security.", 2)];
+pub(crate) const PREFIXES: [(&[u8], u16); 3] = [
+    (b"user.", SQUASHFS_XATTR_USER),
+    (b"trusted.", SQUASHFS_XATTR_TRUSTED),
+    (b"security.", SQUASHFS_XATTR_SECURITY),
+];
 
 /// The type code and the name without its prefix, if the format has one
 /// for it.
@@ -102,9 +111,9 @@ impl<'v> Xattrs<'v> {
     /// id entries, then the header and the id blocks' positions.
     pub(crate) fn table(&self, codec: &mut Codec, start: u64) -> io::Result<(Vec<u8>, usize)> {
         let mut kv = MetaWriter::new();
-        let mut entries = Vec::with_capacity(self.sets.len() * 16);
+        let mut entries = RecordWriter::with_capacity(self.sets.len() * XattrId::SIZE);
         for set in &self.sets {
-            entries.extend_from_slice(&kv.reference().to_le_bytes());
+            let xattr = kv.reference();
             // At most a few thousand pairs, each at most 64 KiB + 256 bytes,
             // checked in `id`; the total is what listxattr plus getxattr of
             // every value would return.
@@ -113,27 +122,50 @@ impl<'v> Xattrs<'v> {
                 let Some((code, suffix)) = split(&x.name) else {
                     continue;
                 };
-                let mut pair = Vec::with_capacity(8 + suffix.len() + x.value.len());
-                pair.extend_from_slice(&code.to_le_bytes());
-                pair.extend_from_slice(&(suffix.len() as u16).to_le_bytes());
-                pair.extend_from_slice(suffix);
-                pair.extend_from_slice(&(x.value.len() as u32).to_le_bytes());
-                pair.extend_from_slice(&x.value);
-                kv.put(codec, &pair)?;
-                size = size.saturating_add((x.name.len() + 1 + x.value.len()) as u32);
+                let mut pair = RecordWriter::with_capacity(8 + suffix.len() + x.value.len());
+                XattrEntry {
+                    r#type: code,
+                    size: checked(suffix.len(), "xattr name length", NAME_MAX)?,
+                }
+                .encode(&mut pair);
+                pair.bytes(suffix);
+                XattrVal {
+                    vsize: checked(x.value.len(), "xattr value size", VALUE_MAX)?,
+                }
+                .encode(&mut pair);
+                pair.bytes(&x.value);
+                kv.put(codec, &pair.into_bytes())?;
+                let listed = x.name.len().saturating_add(1).saturating_add(x.value.len());
+                size = size.saturating_add(u32::try_from(listed).unwrap_or(u32::MAX));
             }
-            entries.extend_from_slice(&(set.len() as u32).to_le_bytes());
-            entries.extend_from_slice(&size.to_le_bytes());
+            XattrId {
+                xattr,
+                count: checked(set.len(), "xattr count", usize::MAX)?,
+                size,
+            }
+            .encode(&mut entries);
         }
         let mut out = kv.finish(codec)?;
         let ids_at = start.checked_add(out.len() as u64).ok_or_else(overflow)?;
-        let (ids, index_at) = lookup_table(codec, &entries, ids_at)?;
+        let (ids, index_at) = lookup_table(codec, &entries.into_bytes(), ids_at)?;
         out.extend_from_slice(&ids[..index_at]);
         let header_at = out.len();
-        out.extend_from_slice(&start.to_le_bytes());
-        out.extend_from_slice(&(self.sets.len() as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut header = RecordWriter::with_capacity(XattrIdTable::SIZE);
+        XattrIdTable {
+            xattr_table_start: start,
+            xattr_ids: checked(self.sets.len(), "number of distinct xattr sets", usize::MAX)?,
+        }
+        .encode(&mut header);
+        out.extend_from_slice(&header.into_bytes());
         out.extend_from_slice(&ids[index_at..]);
         Ok((out, header_at))
     }
+}
+
+/// `n` as a field type, which `id` made sure it fits.
+fn checked<T: TryFrom<usize>>(n: usize, what: &str, max: usize) -> io::Result<T> {
+    T::try_from(n)
+        .ok()
+        .filter(|_| n <= max)
+        .ok_or_else(|| io::Error::other(format!("{what} {n} is over the limit of {max}")))
 }

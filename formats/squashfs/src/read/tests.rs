@@ -1,22 +1,20 @@
-//! The reader against our writer, mksquashfs and backhand, and on broken
-//! images.
+//! The reader against our writer and backhand, and on broken images
+//! (`tests/it/squashfs_tools.rs` reads mksquashfs's images).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rootforge_common::listing::{self, Line};
 use rootforge_common::{
-    Backing, Buffer, Content, Edit, Encoder, Error, FileBlob, FileData, Inode, Meta, Replace, Time,
-    Tree, TreeBuilder, View, Xattr,
+    Backing, Buffer, Content, Edit, Encoder, Error, FileBlob, Inode, Replace, Tree, TreeBuilder,
+    View, Xattr,
 };
 
 use super::{is_squashfs, read};
-use crate::tests::{T0, file, meta, noise, sample_builder};
+use crate::sample::{T0, file, meta, noise, sample_builder};
 use crate::{Comp, SquashfsEncoder};
 
 const ALL: [Comp; 6] = Comp::ALL;
@@ -262,212 +260,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A source directory with every type, hard links, xattrs (a repeated
-/// value, which mksquashfs stores once and refers to out of line), a
-/// sparse file, duplicates, 32-bit owners and a directory needing an index.
-fn make_source(root: &Path) {
-    let w = |p: &str, data: &[u8]| fs::write(root.join(p), data).unwrap();
-    for d in ["etc", "dev", "many", "long", "hl", "d/e/f"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    w("etc/passwd", b"root:x:0:0::/:/bin/sh\n");
-    w("etc/dup", b"root:x:0:0::/:/bin/sh\n");
-    w("empty", b"");
-    w("exact", &b"0123456789abcdef".repeat(8192));
-    let mut big = noise(1_500_000, 5);
-    big.extend_from_slice(&b"tail".repeat(1000));
-    w("big", &big);
-    w("big-copy", &big);
-    // Data, a 2 MiB hole, data: holes for every block size.
-    let f = fs::File::create(root.join("sparse")).unwrap();
-    use std::os::unix::fs::FileExt;
-    f.write_all_at(&noise(5000, 3), 0).unwrap();
-    f.write_all_at(b"end", 5000 + (2 << 20)).unwrap();
-    drop(f);
-    w("hl/a", b"linked");
-    fs::hard_link(root.join("hl/a"), root.join("hl/b")).unwrap();
-    fs::hard_link(root.join("hl/a"), root.join("c-link")).unwrap();
-    std::os::unix::fs::symlink("etc/passwd", root.join("sym")).unwrap();
-    std::os::unix::fs::symlink("x".repeat(2000), root.join("longsym")).unwrap();
-    for i in 0..1500 {
-        w(
-            &format!("many/file-with-a-longish-name-{i:05}"),
-            format!("{i}\n").as_bytes(),
-        );
-    }
-    for i in 0..40 {
-        w(
-            &format!("long/{i:03}{}", "n".repeat(250)),
-            &vec![b'y'; i * 100],
-        );
-    }
-    let mknod = |p: &str, kind: &str, ma: u32, mi: u32| {
-        run(Command::new("mknod")
-            .arg(root.join(p))
-            .arg(kind)
-            .arg(ma.to_string())
-            .arg(mi.to_string()));
-    };
-    mknod("dev/null", "c", 1, 3);
-    mknod("dev/sda", "b", 8, 0);
-    mknod("dev/wide", "c", 0xfff, 0xf_ffff);
-    run(Command::new("mkfifo").arg(root.join("fifo")));
-    let sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
-    drop(sock);
-    for (p, uid, gid) in [
-        ("etc/passwd", 4_000_000_000u32, 7),
-        ("fifo", 1000, 1000),
-        ("sym", 5, 6),
-    ] {
-        std::os::unix::fs::lchown(root.join(p), Some(uid), Some(gid)).unwrap();
-    }
-    let big_value = vec![b'v'; 3000];
-    for (p, name, value) in [
-        ("etc/passwd", "user.mime", &b"text/plain"[..]),
-        (
-            "etc/passwd",
-            "security.capability",
-            b"\x01\0\0\x02\0\x20\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-        ),
-        ("hl/a", "trusted.t", b"1"),
-        ("many", "user.big", &big_value),
-        ("exact", "user.big", &big_value),
-        ("etc", "user.big", &big_value),
-        ("sym", "trusted.s", b"on a symlink"),
-        (
-            "dev/null",
-            "security.selinux",
-            b"system_u:object_r:null_device_t:s0",
-        ),
-    ] {
-        xattr::set(root.join(p), name, value).unwrap();
-    }
-    fs::set_permissions(root.join("exact"), fs::Permissions::from_mode(0o4751)).unwrap();
-    fs::set_permissions(root.join("d/e"), fs::Permissions::from_mode(0o1777)).unwrap();
-}
-
-/// The source directory as a tree, read from the host.
-fn walk_source(root: &Path) -> Tree {
-    let md = fs::symlink_metadata(root).unwrap();
-    let meta_of = |md: &fs::Metadata| {
-        Meta::new(
-            (md.mode() & 0o7777) as u16,
-            md.uid(),
-            md.gid(),
-            Time::from_secs(md.mtime()),
-        )
-    };
-    let mut b = TreeBuilder::new(meta_of(&md));
-    let mut links: HashMap<u64, Vec<u8>> = HashMap::new();
-    let mut stack = vec![(root.to_path_buf(), Vec::<u8>::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let md = fs::symlink_metadata(&dir).unwrap();
-        let mut inode = Inode::dir(meta_of(&md));
-        add_xattrs(&mut inode, &dir);
-        b.insert(&rel, inode, Replace::Always).unwrap();
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            let mut child = rel.clone();
-            if !child.is_empty() {
-                child.push(b'/');
-            }
-            child.extend_from_slice(entry.file_name().as_encoded_bytes());
-            let md = fs::symlink_metadata(&path).unwrap();
-            let ft = md.file_type();
-            if ft.is_dir() {
-                stack.push((path, child));
-                continue;
-            }
-            if md.nlink() > 1 {
-                if let Some(first) = links.get(&md.ino()) {
-                    b.hard_link(&child, first).unwrap();
-                    continue;
-                }
-                links.insert(md.ino(), child.clone());
-            }
-            let rdev = md.rdev();
-            let (major, minor) = (
-                (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)) as u32,
-                ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32,
-            );
-            let content = if ft.is_file() {
-                Content::File(FileData::host(path.as_path(), md.len()))
-            } else if ft.is_symlink() {
-                Content::Symlink(
-                    fs::read_link(&path)
-                        .unwrap()
-                        .as_os_str()
-                        .as_encoded_bytes()
-                        .into(),
-                )
-            } else if ft.is_char_device() {
-                Content::CharDev { major, minor }
-            } else if ft.is_block_device() {
-                Content::BlockDev { major, minor }
-            } else if ft.is_fifo() {
-                Content::Fifo
-            } else {
-                Content::Socket
-            };
-            let mut inode = Inode::new(meta_of(&md), content);
-            add_xattrs(&mut inode, &path);
-            b.insert(&child, inode, Replace::Always).unwrap();
-        }
-    }
-    b.finish()
-}
-
-fn add_xattrs(inode: &mut Inode, path: &Path) {
-    for name in xattr::list(path).unwrap() {
-        let value = xattr::get(path, &name).unwrap().unwrap_or_default();
-        inode.set_xattr(name.as_encoded_bytes(), &value);
-    }
-}
-
-#[test]
-fn mksquashfs_images_read_back() {
-    let dir = scratch("mksquashfs");
-    let src = dir.join("src");
-    fs::create_dir(&src).unwrap();
-    make_source(&src);
-    let want = walk_source(&src);
-    assert!(!link_groups(&want.view()).is_empty());
-    assert!(xattrs(&want.view()).values().any(|x| x.len() == 2));
-    let image = dir.join("img");
-    for opts in [
-        &[][..],
-        &["-comp", "lzo"],
-        &["-comp", "xz", "-Xbcj", "x86"],
-        &["-comp", "lz4", "-Xhc"],
-        &["-comp", "zstd"],
-        &["-no-fragments"],
-        &["-always-use-fragments"],
-        &["-b", "4K"],
-        &["-b", "1M", "-comp", "zstd"],
-        &["-noI", "-noD", "-noF", "-noX", "-no-exports"],
-    ] {
-        run(Command::new("mksquashfs")
-            .arg(&src)
-            .arg(&image)
-            .args(["-noappend", "-quiet", "-no-progress"])
-            .args(opts));
-        let bytes = fs::read(&image).unwrap();
-        let got = read_bytes(bytes).unwrap_or_else(|e| panic!("{opts:?}: {e}"));
-        assert_same(&want, &got);
-    }
-    fs::remove_dir_all(&dir).unwrap();
-}
-
 /// Reads an image and, if that works, every file's contents: neither may
 /// panic.
 fn survive(image: Vec<u8>) {
@@ -528,7 +320,7 @@ fn small_image(comp: Comp) -> Vec<u8> {
 fn truncated_images_never_panic() {
     for comp in ALL {
         let image = small_image(comp);
-        let used = u64::from_le_bytes(image[40..48].try_into().unwrap()) as usize;
+        let used = usize::try_from(u64::from_le_bytes(image[40..48].try_into().unwrap())).unwrap();
         assert!(read_bytes(image.clone()).is_ok());
         for len in (0..used).step_by(7).chain(used - 64..used) {
             let cut = image[..len].to_vec();
@@ -549,7 +341,7 @@ fn flipped_bits_never_panic() {
     };
     for comp in ALL {
         let image = small_image(comp);
-        let used = u64::from_le_bytes(image[40..48].try_into().unwrap()) as usize;
+        let used = usize::try_from(u64::from_le_bytes(image[40..48].try_into().unwrap())).unwrap();
         for _ in 0..800 {
             let mut bad = image.clone();
             for _ in 0..=next() % 3 {
@@ -589,7 +381,7 @@ fn a_corrupt_data_block_fails_when_read() {
 
 /// The superblock's table positions.
 fn table_start(image: &[u8], at: usize) -> usize {
-    u64::from_le_bytes(image[at..at + 8].try_into().unwrap()) as usize
+    usize::try_from(u64::from_le_bytes(image[at..at + 8].try_into().unwrap())).unwrap()
 }
 
 /// A tree of empty directories as an uncompressed image, whose inodes are
