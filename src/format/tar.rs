@@ -62,4 +62,3 @@ pub(super) fn read(image: Backing, opts: &ReadOptions) -> rootforge_common::Resu
         complete: read.end == rootforge_tar::End::Marker,
     })
 }
-
