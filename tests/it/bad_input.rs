@@ -112,7 +112,10 @@ fn truncated_inside_a_header() {
     let mut tar = Ustar::new().file("a", b"x").file("b", b"y").finish();
     tar.truncate(1024 + 300);
     let err = build_fails(&tar);
-    assert!(err.contains("truncated") && err.contains("byte 1024"), "{err}");
+    assert!(
+        err.contains("truncated") && err.contains("byte 1024"),
+        "{err}"
+    );
 }
 
 #[test]
