@@ -115,7 +115,8 @@ fn every_option_takes_the_command_line_then_the_file_then_the_default() {
 #[test]
 fn switches_are_on_when_any_layer_turns_them_on() {
     use rootforge::format::Format::Iso9660;
-    let switches: [(&str, &str, fn(&BuildPlan) -> bool); 16] = [
+    type Switch = (&'static str, &'static str, fn(&BuildPlan) -> bool);
+    let switches: [Switch; 16] = [
         ("--all-root", "all_root = true", |p| p.all_root),
         ("--ignore-zeros", "ignore_zeros = true", |p| p.ignore_zeros),
         ("--keep-uncompressed", "keep_uncompressed = true", |p| {
