@@ -17,7 +17,7 @@ use crate::uimage::UimageArch;
     after_help = "Examples:\n  rootforge build -o out                       # the bundled example rootfs, every format\n  rootforge build rootfs.tar.xz -o out -f cpio --compress gzip\n  rootforge build rootfs.squashfs -o out -f ext4  # any image rootforge reads is an input\n  rootforge build target/ --all-root -o out --profile buildroot\n  rootforge build --config images.toml\n\nPrecedence: the command line, then the config file, then the profile, then the\ndefaults.\n\nExit status: 0 when every image was written, 1 on any error (nothing is left\nin the output directory), 2 on a usage error."
 )]
 pub struct BuildArgs {
-    /// Rootfs tarball (plain, gzip, bzip2, lz4, lzma, lzop, xz or zstd),
+    /// Rootfs tarball (plain, gzip, bzip2, lz4, lzip, lzma, lzop, xz or zstd),
     /// or an image rootforge reads (cpio, ext2/3/4, iso9660, squashfs; all
     /// sniffed from their bytes), `-` for stdin, or a directory. Default:
     /// the bundled example.

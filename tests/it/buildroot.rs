@@ -153,8 +153,11 @@ fn buildroot_print_and_refusals() {
         .arg(&config));
     assert_eq!(
         String::from_utf8_lossy(&out).trim(),
-        "rootforge build t -o o --profile buildroot --squashfs-comp xz --squashfs-block-size 128K \
-         --squashfs-extreme --squashfs-no-pad -f squashfs --arch arm"
+        format!(
+            "rootforge build t -o o -f squashfs -j {} --profile buildroot --arch arm \
+             --squashfs-comp xz --squashfs-block-size 128K --squashfs-extreme --squashfs-no-pad",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )
     );
     std::fs::write(
         &config,
