@@ -25,14 +25,22 @@ fuzz_target!(|data: &[u8]| {
     };
     if which == b'k' {
         let k = Kconfig::parse(text);
-        let Ok(t) = plan(&k, Path::new("target"), Path::new("out"), Path::new("/br"), env) else {
+        let Ok(t) = plan(
+            &k,
+            Path::new("target"),
+            Path::new("out"),
+            Path::new("/br"),
+            env,
+        ) else {
             return;
         };
         // The printed command parses back to the same plan.
         let argv = ["rootforge".to_owned(), "build".to_owned()]
             .into_iter()
             .chain(t.plan.to_args());
-        let Command::Build(args) = Cli::try_parse_from(argv).expect("printed command parses").command
+        let Command::Build(args) = Cli::try_parse_from(argv)
+            .expect("printed command parses")
+            .command
         else {
             panic!("printed command is not build");
         };

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use rootforge::fuzzing::ArbitraryTree;
 use rootforge::format::ReadOptions;
+use rootforge::fuzzing::ArbitraryTree;
 use rootforge::image::{Format, build_in_memory};
 use rootforge_common::listing::{self, Line};
 use rootforge_common::{Kind, Meta, Time};
