@@ -300,8 +300,22 @@ fn tar_huge_sizes() {
     let tmp = tempfile::tempdir().unwrap();
     let images = good_images(tmp.path());
     let g = good(&images, "rootfs.tar");
+    // The first regular file's size: the size fields of directories and
+    // other header-only members are not read, as GNU tar and Go do.
     let mut bad = g.bytes.clone();
-    let header: &mut [u8; 512] = (&mut bad[..512]).try_into().unwrap();
+    let mut at = 0;
+    loop {
+        let h = &bad[at..at + 512];
+        let size_text = std::str::from_utf8(&h[124..135])
+            .unwrap()
+            .trim_matches('\0');
+        let size = u64::from_str_radix(size_text.trim(), 8).unwrap();
+        if matches!(h[156], b'0' | 0) && size > 0 {
+            break;
+        }
+        at += 512 + usize::try_from(size.next_multiple_of(512)).unwrap();
+    }
+    let header: &mut [u8; 512] = (&mut bad[at..at + 512]).try_into().unwrap();
     header[124..136].copy_from_slice(b"77777777777\0");
     Ustar::fix_checksum(header);
     refused("tar size field 8 GiB", &bad, &g.listing, &["past the end"]);
@@ -312,7 +326,8 @@ fn tar_huge_sizes() {
         "tar header checksum",
         &bad,
         &g.listing,
-        &["the first header is not valid"],
+        // With a bad checksum the bytes are not sniffed as tar at all.
+        &["not an image rootforge can read"],
     );
 }
 

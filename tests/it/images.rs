@@ -456,17 +456,17 @@ fn each_image_is_independent_of_the_others() {
     std::fs::create_dir_all(extra.join("etc")).unwrap();
     std::fs::write(extra.join("etc/only-in-squashfs"), b"overlay\n").unwrap();
     let formats = ["cpio", "tar", "squashfs", "ext2", "ext3", "ext4", "iso9660"];
-    let common = [
-        "--profile",
-        "buildroot",
-        "--overlay",
-        &format!("squashfs:{}", extra.display()),
-    ];
+    let overlay = format!("squashfs:{}", extra.display());
+    let common = ["--profile", "buildroot"];
     let together = tmp.path().join("together");
     build(
         &input,
         &together,
-        &[&["-f", &formats.join(",")], &common[..]].concat(),
+        &[
+            &["-f", &formats.join(","), "--overlay", &overlay],
+            &common[..],
+        ]
+        .concat(),
     );
     let input_paths: Vec<String> = inspect(&input)
         .iter()
@@ -479,7 +479,13 @@ fn each_image_is_independent_of_the_others() {
     );
     for f in formats {
         let alone = tmp.path().join(format!("alone-{f}"));
-        build(&input, &alone, &[&["-f", f], &common[..]].concat());
+        // An overlay names an image being built: squashfs's goes with it.
+        let own: &[&str] = if f == "squashfs" {
+            &["--overlay", &overlay]
+        } else {
+            &[]
+        };
+        build(&input, &alone, &[&["-f", f], own, &common[..]].concat());
         let name = format!("rootfs.{f}");
         assert!(
             std::fs::read(alone.join(&name)).unwrap()
