@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod overlay;
 pub mod pipeline;
 pub mod plan;
+mod staged;
 pub mod tables;
 pub mod uimage;
 

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use rootforge_common::{Blob, Encoder, FileData, ImagePlan, Overlay, Sink, Tree, View};
-use tempfile::NamedTempFile;
+use rootforge_common::{Blob, Encoder, FileData, ImagePlan, Overlay, Sink, Source, Tree, View};
 
 use crate::compress::{CompressSink, Compression};
+use crate::staged::{Placed, Staged};
 use crate::uimage::{self, UimageArch};
 
 /// One image to build.
@@ -221,19 +221,19 @@ fn write_all(
     results.into_iter().collect()
 }
 
-/// Renames every written image into place, or none.
+/// Puts every written image in place, or none.
 fn persist_all(pending: Vec<Pending>) -> Result<Vec<Built>, BuildError> {
-    let mut placed = Vec::new();
+    let mut placed = Placed::default();
     let built = pending
         .into_iter()
         .map(|p| p.persist(&mut placed))
         .collect::<Result<Vec<_>, _>>();
-    if built.is_err() {
+    if built.is_ok() {
+        placed.keep();
+    } else {
         // A rename failed (a directory in the way, say): take back what this
         // run already put in place, so a failure leaves none of its images.
-        for path in &placed {
-            let _ = std::fs::remove_file(path);
-        }
+        placed.take_back();
     }
     built
 }
@@ -241,21 +241,21 @@ fn persist_all(pending: Vec<Pending>) -> Result<Vec<Built>, BuildError> {
 /// An image written to temporary files, not yet in place.
 struct Pending {
     name: String,
-    files: Vec<(NamedTempFile, PathBuf)>,
+    files: Vec<(Staged, PathBuf)>,
     elapsed: Duration,
     warnings: Vec<String>,
 }
 
 impl Pending {
     /// Renames the files into place, recording each one in `placed`.
-    fn persist(self, placed: &mut Vec<PathBuf>) -> Result<Built, BuildError> {
+    fn persist(self, placed: &mut Placed) -> Result<Built, BuildError> {
         let mut files = Vec::new();
         for (tmp, dest) in self.files {
             let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-            tmp.persist(&dest).map_err(|e| BuildError::Io {
+            tmp.persist(&dest).map_err(|cause| BuildError::Io {
                 image: self.name.clone(),
                 path: dest.clone(),
-                cause: e.error,
+                cause,
             })?;
             placed.push(dest.clone());
             files.push((dest, size));
@@ -267,18 +267,6 @@ impl Pending {
             warnings: self.warnings,
         })
     }
-}
-
-/// A temporary file beside the destination, so the final rename is atomic.
-/// It gets the usual 0644 instead of the private 0600 of a temporary file.
-fn temp_in(dir: &Path) -> io::Result<NamedTempFile> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".rootforge-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    Ok(tmp)
 }
 
 fn write_image(
@@ -298,11 +286,11 @@ fn write_image(
             cause: source,
         }
     };
-    let main = temp_in(out_dir).map_err(io_err(&dest))?;
+    let main = Staged::new_in(out_dir).map_err(io_err(&dest))?;
     let plain_dest = out_dir.join(&job.name);
     let plain = match (job.compression, job.keep_uncompressed) {
         (Compression::None, _) | (_, false) => None,
-        (_, true) => Some(temp_in(out_dir).map_err(io_err(&plain_dest))?),
+        (_, true) => Some(Staged::new_in(out_dir).map_err(io_err(&plain_dest))?),
     };
 
     let report = {
@@ -335,7 +323,7 @@ fn write_image(
     }
     if let Some((arch, time)) = job.uimage {
         let uboot_dest = out_dir.join(format!("{}.uboot", job.name));
-        let uboot = temp_in(out_dir).map_err(io_err(&uboot_dest))?;
+        let uboot = Staged::new_in(out_dir).map_err(io_err(&uboot_dest))?;
         wrap_uimage(files[0].0.as_file(), uboot.as_file(), arch, time)
             .map_err(io_err(&uboot_dest))?;
         files.push((uboot, uboot_dest));
@@ -460,6 +448,29 @@ impl Sink for Output<'_> {
         }
     }
 
+    fn write_data(&mut self, data: &FileData) -> io::Result<()> {
+        match self {
+            Output::Plain(w) if data.size() >= COPY_RANGE_AT => {
+                let host;
+                let source = match data.source() {
+                    Source::Host(path) => {
+                        host = File::open(path)?;
+                        Some((&host, 0))
+                    }
+                    _ => data.in_file(),
+                };
+                if let Some((from, offset)) = source {
+                    w.flush()?;
+                    if copy_range(from, offset, data.size(), w.get_ref())? {
+                        return Ok(());
+                    }
+                }
+                data.write_to(w)
+            }
+            _ => data.write_to(self),
+        }
+    }
+
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Plain(w) => {
@@ -469,6 +480,46 @@ impl Sink for Output<'_> {
             Output::Compressed { comp, .. } => comp.write_at(offset, buf),
         }
     }
+}
+
+/// File data at least this long is copied with `copy_file_range`: below
+/// it, the syscall costs more than the copy through the write buffer.
+const COPY_RANGE_AT: u64 = 64 << 10;
+
+/// Copies `len` bytes at `offset` of `from` to the current position of
+/// `to` inside the kernel (a reflink where the filesystem shares blocks).
+/// Returns false, having copied nothing, where the kernel cannot copy
+/// between these files, so the caller copies them itself.
+fn copy_range(from: &File, mut offset: u64, len: u64, to: &File) -> io::Result<bool> {
+    use rustix::io::Errno;
+    let mut left = len;
+    while left > 0 {
+        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        match rustix::fs::copy_file_range(from, Some(&mut offset), to, None, chunk) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("file shrank: {left} bytes missing"),
+                ));
+            }
+            Ok(n) => left -= n as u64,
+            Err(e)
+                if left == len
+                    && [
+                        Errno::XDEV,
+                        Errno::INVAL,
+                        Errno::NOSYS,
+                        Errno::OPNOTSUPP,
+                        Errno::BADF,
+                    ]
+                    .contains(&e) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
 }
 
 /// Counts bytes for the progress bar.
@@ -498,6 +549,12 @@ impl<S: Sink> Write for Counted<'_, S> {
 impl<S: Sink> Sink for Counted<'_, S> {
     fn boundary(&mut self) -> io::Result<()> {
         self.inner.boundary()
+    }
+
+    fn write_data(&mut self, data: &FileData) -> io::Result<()> {
+        self.inner.write_data(data)?;
+        self.bar.inc(data.size());
+        Ok(())
     }
 
     fn skip(&mut self, n: u64) -> io::Result<()> {

@@ -14,6 +14,7 @@ mod images;
 mod input;
 mod iso;
 mod iso_tools;
+mod killed;
 mod output_faults;
 mod plan;
 mod squashfs;

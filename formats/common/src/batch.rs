@@ -91,7 +91,7 @@ impl<'a> Batch<'a> {
             }
             None if data.size() >= DIRECT_AT as u64 => {
                 self.flush()?;
-                data.write_to(self.sink)?;
+                self.sink.write_data(data)?;
                 self.flushed = self.flushed.saturating_add(data.size());
             }
             None => data.for_each_chunk(&mut |chunk| {

@@ -22,6 +22,12 @@ pub trait Blob: Send + Sync {
         None
     }
 
+    /// The file that holds the bytes from offset 0, when they are in one:
+    /// a sink that writes to a file can then copy inside the kernel.
+    fn file(&self) -> Option<&File> {
+        None
+    }
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -103,6 +109,10 @@ impl Blob for FileBlob {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
+    }
+
+    fn file(&self) -> Option<&File> {
+        Some(&self.file)
     }
 }
 
@@ -239,6 +249,15 @@ impl FileData {
                 buf.get(start..start.checked_add(len)?)
             }
             Source::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The file and offset that hold the whole contents contiguously, when
+    /// they are in a file (a range of a file-backed input).
+    pub fn in_file(&self) -> Option<(&File, u64)> {
+        match &self.source {
+            Source::Range { backing, offset } => Some((backing.file()?, *offset)),
             _ => None,
         }
     }

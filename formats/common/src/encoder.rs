@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use crate::data::FileData;
 use crate::error::Result;
 use crate::view::View;
 
@@ -29,6 +30,12 @@ pub trait Sink: Write {
     /// a filesystem image of a fixed size stays sparse on disk.
     fn skip(&mut self, n: u64) -> io::Result<()> {
         write_zeros(self, n)
+    }
+
+    /// Appends a file's contents. A sink that writes to a file copies
+    /// file-backed data inside the kernel instead.
+    fn write_data(&mut self, data: &FileData) -> io::Result<()> {
+        data.write_to(&mut &mut *self)
     }
 
     /// Overwrites bytes already written, at `offset` from the start: a

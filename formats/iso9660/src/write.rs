@@ -134,7 +134,7 @@ impl<'s> Out<'s> {
             Some(s) if s.len() < FLUSH_AT => self.put(s),
             _ => {
                 self.flush()?;
-                d.write_to(self.sink)?;
+                self.sink.write_data(d)?;
                 self.pos += d.size();
                 Ok(())
             }
