@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::bad_input::Ustar;
-use crate::util::rootforge;
+use crate::util::{require_tool, rootforge};
 
 /// A tmpfs mounted for one test, unmounted when dropped (even when the test
 /// fails).
@@ -258,5 +258,73 @@ fn one_image_of_every_format_refused_leaves_nothing() {
     );
     if out.exists() {
         assert_eq!(names_in(&out), Vec::<String>::new());
+    }
+}
+
+/// Planning errors come before any output exists: traced with strace, a
+/// refused build opens no file for writing in the output directory.
+#[test]
+fn planning_errors_open_no_output_file() {
+    let strace = require_tool("strace");
+    let dir = tempfile::tempdir().unwrap();
+    let input = tarball_with(dir.path(), 64 << 10);
+    let long = dir.path().join("long");
+    std::fs::create_dir_all(long.join("etc")).unwrap();
+    std::fs::write(long.join("etc").join("n".repeat(254)), b"long").unwrap();
+    let cases: [(&Path, &[&str], &str); 3] = [
+        (
+            &input,
+            &["-f", "cpio,ext4", "--ext-size", "64K"],
+            "ext4 cannot store the tree in 65536 bytes",
+        ),
+        (
+            &input,
+            &[
+                "-f",
+                "cpio,iso9660",
+                "--iso-initrd",
+                "--iso-kernel",
+                "/nonexistent/bzImage",
+            ],
+            "--iso-kernel /nonexistent/bzImage",
+        ),
+        (&long, &["-f", ALL], "iso9660 allows at most 253"),
+    ];
+    for (input, args, expected) in cases {
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let log = dir.path().join("strace.log");
+        let res = Command::new(&strace)
+            .args(["-f", "-qq", "-e", "trace=open,openat,openat2,creat", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_rootforge"))
+            .args(["build", "-q"])
+            .args(args)
+            .arg("-o")
+            .arg(&out)
+            .arg(input)
+            .output()
+            .unwrap();
+        let err = failed(&res);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        let trace = std::fs::read_to_string(&log).unwrap();
+        let out_text = out.to_str().unwrap();
+        let writes: Vec<&str> = trace
+            .lines()
+            .filter(|l| l.contains(out_text))
+            .filter(|l| {
+                ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TMPFILE"]
+                    .iter()
+                    .any(|f| l.contains(f))
+            })
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "{args:?}: opened for writing: {writes:#?}"
+        );
+        // The trace saw the process at all: it opened its input.
+        assert!(trace.contains("openat("), "{args:?}: empty trace");
+        assert_eq!(names_in(&out), Vec::<String>::new());
+        std::fs::remove_dir_all(&out).unwrap();
     }
 }
