@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use rootforge_common::{Backing, Tree, listing};
+use rootforge_common::{Backing, Blob, FileBlob, Tree, listing};
 
 use crate::compress;
-use crate::format::{Format, ReadOptions};
+use crate::format::{Format, ReadOptions, SNIFF_LEN};
 
 const UIMAGE_MAGIC: [u8; 4] = [0x27, 0x05, 0x19, 0x56];
 const UIMAGE_HEADER: usize = 64;
@@ -22,10 +22,20 @@ const UIMAGE_HEADER: usize = 64;
 /// A file that cannot be read, that is no image rootforge reads, or that
 /// its reader refuses.
 pub fn read_image(path: &Path) -> Result<(Format, Tree)> {
-    let data: Backing =
-        Arc::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
-    let data = unwrap_layers(data).with_context(|| format!("decompressing {}", path.display()))?;
-    let bytes: &[u8] = data.as_slice().unwrap_or_default();
+    let reading = || format!("reading {}", path.display());
+    let file = std::fs::File::open(path).with_context(reading)?;
+    let blob = FileBlob::new(file).with_context(reading)?;
+    let head = head_of(&blob).with_context(reading)?;
+    // A plain image is read in place; a wrapped or compressed one is
+    // unpacked into memory first.
+    let data: Backing = if head.starts_with(&UIMAGE_MAGIC) || compress::sniff(&head).is_some() {
+        let all: Backing = Arc::new(std::fs::read(path).with_context(reading)?);
+        unwrap_layers(all).with_context(|| format!("decompressing {}", path.display()))?
+    } else {
+        Arc::new(blob)
+    };
+    let head = head_of(&*data).with_context(reading)?;
+    let bytes: &[u8] = &head;
     let Some(format) = Format::sniff(bytes) else {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         bail!(
@@ -44,6 +54,16 @@ pub fn read_image(path: &Path) -> Result<(Format, Tree)> {
         );
     }
     Ok((format, read.tree))
+}
+
+/// The first bytes of an image, as many as sniffing looks at.
+fn head_of(data: &dyn Blob) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(data.len())
+        .unwrap_or(usize::MAX)
+        .min(SNIFF_LEN);
+    let mut head = vec![0u8; len];
+    data.read_at(0, &mut head)?;
+    Ok(head)
 }
 
 /// Strips a U-Boot legacy header and any outer compression.

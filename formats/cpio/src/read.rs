@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use rootforge_common::{
-    Backing, Content, Edit, Error, FileData, Inode, Kind, Meta, Replace, Result, Time, Tree,
+    Backing, Blob, Content, Edit, Error, FileData, Inode, Kind, Meta, Replace, Result, Time, Tree,
     TreeBuilder,
 };
 
@@ -13,51 +13,128 @@ use crate::{PATH_MAX, TRAILER};
 
 const FORMAT: &str = "cpio";
 
-fn malformed(offset: usize, reason: impl Into<String>) -> Error {
-    Error::malformed(FORMAT, offset as u64, reason)
+fn malformed(offset: u64, reason: impl Into<String>) -> Error {
+    Error::malformed(FORMAT, offset, reason)
 }
 
-/// One member as stored.
+/// One member as stored. File data is not read: a file refers to its
+/// range of the image.
 #[derive(Debug)]
-pub(crate) struct Raw<'a> {
+pub(crate) struct Raw {
     /// Offset of the header in the image.
-    pub offset: usize,
+    pub offset: u64,
     pub header: Header,
     /// The name without its NUL.
-    pub name: &'a [u8],
+    pub name: Box<[u8]>,
     /// Offset of the data in the image.
-    pub data_offset: usize,
-    pub data: &'a [u8],
+    pub data_offset: u64,
+    pub data_len: u64,
+    /// A symlink's stored target, when it is at most `PATH_MAX` bytes.
+    pub target: Option<Box<[u8]>>,
+}
+
+/// Bytes read from a file-backed image at a time: several small members'
+/// headers, or one header and name.
+const WINDOW: u64 = 64 << 10;
+
+/// Reads an image's bytes for the member walk: from memory when the image
+/// is there, else through a window read with `read_at`, so a file-backed
+/// image is never copied whole.
+struct Window<'a> {
+    image: &'a dyn Blob,
+    len: u64,
+    /// Where `buf` starts in the image.
+    at: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Window<'a> {
+    fn new(image: &'a dyn Blob) -> Self {
+        Window {
+            image,
+            len: image.len(),
+            at: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The `n` bytes at `at`, or `None` when they run past the end.
+    fn get(&mut self, at: u64, n: u64) -> Result<Option<&[u8]>> {
+        let Some(end) = at.checked_add(n).filter(|&end| end <= self.len) else {
+            return Ok(None);
+        };
+        let range = |base: u64| -> Option<std::ops::Range<usize>> {
+            let lo = usize::try_from(at.checked_sub(base)?).ok()?;
+            Some(lo..lo.checked_add(usize::try_from(n).ok()?)?)
+        };
+        if let Some(all) = self.image.as_slice() {
+            return Ok(range(0).and_then(|r| all.get(r)));
+        }
+        let buffered_end = self.at.saturating_add(self.buf.len() as u64);
+        if at < self.at || end > buffered_end {
+            let want = n.max(WINDOW).min(self.len - at);
+            let want = usize::try_from(want).map_err(|_| malformed(at, "member too large"))?;
+            self.buf.resize(want, 0);
+            self.image
+                .read_at(at, &mut self.buf)
+                .map_err(|e| Error::io("reading the cpio image", e))?;
+            self.at = at;
+        }
+        Ok(range(self.at).and_then(|r| self.buf.get(r)))
+    }
+
+    /// The `n` bytes at `at`, which the caller has checked lie in the image.
+    fn need(&mut self, at: u64, n: u64, what: &str) -> Result<&[u8]> {
+        self.get(at, n)?
+            .ok_or_else(|| malformed(at, format!("{what} runs past the end of the image")))
+    }
 }
 
 /// The members of an image in order, across concatenated archives. Runs of
 /// NUL bytes between members are skipped, as the kernel does; a member must
 /// still start 4-aligned. Yields nothing more after an error.
-#[derive(Debug)]
 pub(crate) struct Members<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    window: Window<'a>,
+    pos: u64,
     failed: bool,
 }
 
+impl std::fmt::Debug for Members<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> Members<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub fn new(image: &'a dyn Blob) -> Self {
         Members {
-            buf,
+            window: Window::new(image),
             pos: 0,
             failed: false,
         }
     }
 
-    fn parse_next(&mut self) -> Result<Option<Raw<'a>>> {
-        let buf = self.buf;
-        let rest = buf.get(self.pos..).unwrap_or_default();
-        let start = match rest.iter().position(|&b| b != 0) {
-            Some(skip) => self.pos.saturating_add(skip),
-            None => {
-                self.pos = buf.len();
-                return Ok(None);
+    /// The offset of the next non-NUL byte from `self.pos`, if any.
+    fn skip_nuls(&mut self) -> Result<Option<u64>> {
+        let len = self.window.len;
+        let mut at = self.pos;
+        while at < len {
+            let n = (len - at).min(WINDOW);
+            let chunk = self.window.need(at, n, "padding")?;
+            match chunk.iter().position(|&b| b != 0) {
+                Some(skip) => return Ok(Some(at + skip as u64)),
+                None => at += n,
             }
+        }
+        Ok(None)
+    }
+
+    fn parse_next(&mut self) -> Result<Option<Raw>> {
+        let Some(start) = self.skip_nuls()? else {
+            self.pos = self.window.len;
+            return Ok(None);
         };
         if start % 4 != 0 {
             return Err(malformed(
@@ -65,48 +142,64 @@ impl<'a> Members<'a> {
                 "member does not start on a 4-byte boundary",
             ));
         }
-        let header_bytes = start
-            .checked_add(HEADER_LEN)
-            .and_then(|end| buf.get(start..end))
+        let header_bytes = self
+            .window
+            .get(start, HEADER_LEN as u64)?
             .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
             .ok_or_else(|| malformed(start, "truncated header"))?;
         let (format, header) = Header::decode(header_bytes).map_err(|r| malformed(start, r))?;
 
-        let name_start = start + HEADER_LEN;
-        let namesize = usize::try_from(header.namesize).unwrap_or(usize::MAX);
-        if namesize == 0 || namesize > PATH_MAX {
+        let name_start = start + HEADER_LEN as u64;
+        let namesize = u64::from(header.namesize);
+        if namesize == 0 || namesize > PATH_MAX as u64 {
             return Err(malformed(
                 start,
                 format!("name size {namesize} is outside 1..={PATH_MAX}"),
             ));
         }
-        let name_end = name_start
-            .checked_add(namesize)
-            .filter(|&end| end <= buf.len())
+        let stored = self
+            .window
+            .get(name_start, namesize)?
             .ok_or_else(|| malformed(name_start, "name runs past the end of the image"))?;
-        let (name, nul) = buf[name_start..name_end].split_at(namesize - 1);
+        let (name, nul) = stored.split_at(stored.len() - 1);
         if nul != [0] || name.contains(&0) {
             return Err(malformed(
                 name_start,
                 "name is not one NUL-terminated string",
             ));
         }
+        let name: Box<[u8]> = name.into();
+        let name_end = name_start + namesize;
 
-        let size = usize::try_from(header.filesize).unwrap_or(usize::MAX);
+        let size = u64::from(header.filesize);
         let data_offset =
             align4(name_end).ok_or_else(|| malformed(name_end, "name padding overflows"))?;
         let data_end = data_offset
             .checked_add(size)
-            .filter(|&end| end <= buf.len())
+            .filter(|&end| end <= self.window.len)
             .ok_or_else(|| {
                 malformed(
                     data_offset,
                     format!("{size} bytes of data run past the end of the image"),
                 )
             })?;
-        let data = &buf[data_offset..data_end];
-        if format == CpioFormat::Crc && Kind::from_mode(header.mode) == Some(Kind::File) {
-            let sum = byte_sum(0, data);
+        let kind = Kind::from_mode(header.mode);
+        let mut target = None;
+        if kind == Some(Kind::Symlink) && size <= PATH_MAX as u64 {
+            target = Some(
+                self.window
+                    .need(data_offset, size, "symlink target")?
+                    .into(),
+            );
+        }
+        if format == CpioFormat::Crc && kind == Some(Kind::File) {
+            let mut sum = 0;
+            let mut at = data_offset;
+            while at < data_end {
+                let n = (data_end - at).min(WINDOW);
+                sum = byte_sum(sum, self.window.need(at, n, "file data")?);
+                at += n;
+            }
             if sum != header.check {
                 return Err(malformed(
                     start,
@@ -118,19 +211,20 @@ impl<'a> Members<'a> {
             }
         }
         // The final member's padding may be cut off; nothing follows it.
-        self.pos = align4(data_end).map_or(buf.len(), |p| p.min(buf.len()));
+        self.pos = align4(data_end).map_or(self.window.len, |p| p.min(self.window.len));
         Ok(Some(Raw {
             offset: start,
             header,
             name,
             data_offset,
-            data,
+            data_len: size,
+            target,
         }))
     }
 }
 
-impl<'a> Iterator for Members<'a> {
-    type Item = Result<Raw<'a>>;
+impl Iterator for Members<'_> {
+    type Item = Result<Raw>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -142,9 +236,8 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
-fn align4(pos: usize) -> Option<usize> {
-    // `padding` is below 4, so the cast is lossless.
-    pos.checked_add(padding(pos as u64, 4) as usize)
+fn align4(pos: u64) -> Option<u64> {
+    pos.checked_add(padding(pos, 4))
 }
 
 /// What identifies a hard-link group within one archive, as the kernel keys
@@ -162,23 +255,11 @@ type LinkKey = (u32, u32, u32, Kind);
 /// link table, and NUL padding between archives is skipped. Parents that
 /// have no member of their own are created with mode 0755, owner 0:0, mtime 0.
 pub fn read(image: Backing) -> Result<Tree> {
-    // The walk needs the bytes in memory; a file-backed image is read once.
-    let image: Backing = if image.as_slice().is_some() {
-        image
-    } else {
-        let mut all =
-            vec![0u8; usize::try_from(image.len()).map_err(|_| malformed(0, "image too large"))?];
-        image
-            .read_at(0, &mut all)
-            .map_err(|e| Error::io("reading the cpio image", e))?;
-        std::sync::Arc::new(all)
-    };
-    let buf: &[u8] = image.as_slice().unwrap_or_default();
     let mut tree = TreeBuilder::new(Meta::new(0o755, 0, 0, Time::default()));
     let mut links: HashMap<LinkKey, Box<[u8]>> = HashMap::new();
-    for raw in Members::new(buf) {
+    for raw in Members::new(&*image) {
         let raw = raw?;
-        if raw.name == TRAILER {
+        if *raw.name == *TRAILER {
             links.clear();
             continue;
         }
@@ -194,7 +275,7 @@ fn add(
     tree: &mut TreeBuilder,
     links: &mut HashMap<LinkKey, Box<[u8]>>,
     image: &Backing,
-    raw: &Raw<'_>,
+    raw: &Raw,
 ) -> Result<()> {
     let h = &raw.header;
     let kind = Kind::from_mode(h.mode).ok_or_else(|| {
@@ -203,10 +284,10 @@ fn add(
             format!("unknown file type in mode {:o}", h.mode),
         )
     })?;
-    if !matches!(kind, Kind::File | Kind::Symlink) && !raw.data.is_empty() {
+    if !matches!(kind, Kind::File | Kind::Symlink) && raw.data_len != 0 {
         return Err(malformed(
             raw.offset,
-            format!("a {} with {} bytes of data", kind.name(), raw.data.len()),
+            format!("a {} with {} bytes of data", kind.name(), raw.data_len),
         ));
     }
     // The mask keeps 12 bits, which fit.
@@ -215,20 +296,20 @@ fn add(
     let content = match kind {
         Kind::Dir => Content::Dir(Default::default()),
         Kind::File => Content::File(
-            FileData::range(image.clone(), raw.data_offset as u64, raw.data.len() as u64)
+            FileData::range(image.clone(), raw.data_offset, raw.data_len)
                 .ok_or_else(|| malformed(raw.data_offset, "file data outside the image"))?,
         ),
         Kind::Symlink => {
-            if raw.data.len() > PATH_MAX {
+            let Some(target) = &raw.target else {
                 return Err(malformed(
                     raw.offset,
                     format!("symlink target longer than {PATH_MAX} bytes"),
                 ));
-            }
+            };
             // The kernel reads the target as a C string; gen_init_cpio
             // stores the NUL.
-            let end = raw.data.iter().position(|&b| b == 0);
-            Content::Symlink(raw.data[..end.unwrap_or(raw.data.len())].into())
+            let end = target.iter().position(|&b| b == 0);
+            Content::Symlink(target[..end.unwrap_or(target.len())].into())
         }
         Kind::CharDev => Content::CharDev {
             major: h.rdev_major,
@@ -246,7 +327,7 @@ fn add(
     if h.nlink >= 2 && !matches!(kind, Kind::Dir | Kind::Symlink) {
         let key = (h.dev_major, h.dev_minor, h.ino, kind);
         if let Some(first) = links.get(&key) {
-            let id = tree.hard_link(raw.name, first)?;
+            let id = tree.hard_link(&raw.name, first)?;
             let inode = tree.inode_mut(id);
             if inode.kind() != kind {
                 return Err(malformed(
@@ -260,14 +341,14 @@ fn add(
             }
             if kind == Kind::File {
                 inode.meta = meta;
-                if !raw.data.is_empty() {
+                if raw.data_len != 0 {
                     inode.content = content;
                 }
             }
             return Ok(());
         }
-        links.insert(key, raw.name.into());
+        links.insert(key, raw.name.clone());
     }
-    tree.insert(raw.name, Inode::new(meta, content), Replace::Always)?;
+    tree.insert(&raw.name, Inode::new(meta, content), Replace::Always)?;
     Ok(())
 }
