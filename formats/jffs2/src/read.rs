@@ -15,8 +15,8 @@ use crate::comp::decompress;
 use crate::records::{
     COMPR_ZERO, DIRENT_LEN, Endian, INODE_LEN, MAGIC, NODE_ACCURATE, NODETYPE_CLEANMARKER,
     NODETYPE_DIRENT, NODETYPE_INODE, NODETYPE_PADDING, NODETYPE_SUMMARY, NODETYPE_XATTR,
-    NODETYPE_XREF, UNKNOWN_NODE_LEN, XATTR_LEN, XPREFIX_ACL_ACCESS, XPREFIX_ACL_DEFAULT,
-    XPREFIXES, XREF_DELETE_MARKER, XREF_LEN, crc,
+    NODETYPE_XREF, UNKNOWN_NODE_LEN, XATTR_LEN, XPREFIX_ACL_ACCESS, XPREFIX_ACL_DEFAULT, XPREFIXES,
+    XREF_DELETE_MARKER, XREF_LEN, crc,
 };
 
 const FORMAT: &str = "jffs2";
@@ -112,7 +112,10 @@ fn scan(buf: &[u8]) -> Result<Nodes> {
     let mut nodes = Nodes::default();
     let mut endian = None;
     let mut pos = 0usize;
-    while pos.checked_add(UNKNOWN_NODE_LEN).is_some_and(|end| end <= buf.len()) {
+    while pos
+        .checked_add(UNKNOWN_NODE_LEN)
+        .is_some_and(|end| end <= buf.len())
+    {
         let found = match endian {
             Some(e) => header_at(buf, pos, e).map(|h| (e, h)),
             None => [Endian::Little, Endian::Big]
@@ -303,7 +306,10 @@ fn build(buf: &[u8], nodes: Nodes) -> Result<Tree> {
     let root_meta = match nodes.inodes.get(&1).and_then(|n| latest(n)) {
         Some(n) => {
             if Kind::from_mode(n.mode) != Some(Kind::Dir) {
-                return Err(malformed(n.offset_in_image, "the root inode is not a directory"));
+                return Err(malformed(
+                    n.offset_in_image,
+                    "the root inode is not a directory",
+                ));
             }
             meta(n)
         }
@@ -424,7 +430,9 @@ fn build(buf: &[u8], nodes: Nodes) -> Result<Tree> {
             )
         }
         .ok_or_else(|| malformed(0, "file data outside the data buffer"))?;
-        tree.modify(&path, &mut |inode| inode.content = Content::File(data.clone()))?;
+        tree.modify(&path, &mut |inode| {
+            inode.content = Content::File(data.clone())
+        })?;
     }
 
     // Xattrs, by the inodes their xrefs name.
@@ -433,7 +441,8 @@ fn build(buf: &[u8], nodes: Nodes) -> Result<Tree> {
         if seq & XREF_DELETE_MARKER != 0 {
             continue;
         }
-        let (Some(path), Some((_, prefix, name, value))) = (paths.get(&ino), nodes.xattrs.get(&xid))
+        let (Some(path), Some((_, prefix, name, value))) =
+            (paths.get(&ino), nodes.xattrs.get(&xid))
         else {
             continue;
         };

@@ -37,13 +37,19 @@ fn noise(n: usize, seed: u32) -> Vec<u8> {
 
 fn sample_tree() -> Tree {
     let mut b = TreeBuilder::new(meta(0o755, 0, 0));
-    b.insert(b"", Inode::dir(Meta::new(0o711, 1, 2, Time::from_secs(5))), Replace::Always)
-        .unwrap();
+    b.insert(
+        b"",
+        Inode::dir(Meta::new(0o711, 1, 2, Time::from_secs(5))),
+        Replace::Always,
+    )
+    .unwrap();
     b.insert(b"etc/hostname", file(b"box\n".to_vec()), Replace::Always)
         .unwrap();
-    b.insert(b"empty", file(Vec::new()), Replace::Always).unwrap();
+    b.insert(b"empty", file(Vec::new()), Replace::Always)
+        .unwrap();
     let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog\n".repeat(3000);
-    b.insert(b"usr/share/text", file(text), Replace::Always).unwrap();
+    b.insert(b"usr/share/text", file(text), Replace::Always)
+        .unwrap();
     b.insert(b"usr/lib/blob", file(noise(300_000, 7)), Replace::Always)
         .unwrap();
     b.insert(b"usr/lib/page", file(noise(4096, 8)), Replace::Always)
@@ -58,7 +64,13 @@ fn sample_tree() -> Tree {
     for (name, c) in [
         (&b"dev/console"[..], Content::CharDev { major: 5, minor: 1 }),
         (b"dev/sda", Content::BlockDev { major: 8, minor: 0 }),
-        (b"dev/big", Content::CharDev { major: 300, minor: 70000 }),
+        (
+            b"dev/big",
+            Content::CharDev {
+                major: 300,
+                minor: 70000,
+            },
+        ),
         (b"run/fifo", Content::Fifo),
         (b"run/sock", Content::Socket),
     ] {
@@ -75,8 +87,12 @@ fn sample_tree() -> Tree {
     b.insert(b"home/user", d, Replace::Always).unwrap();
     for i in 0..200 {
         let name = format!("many/f{i:03}");
-        b.insert(name.as_bytes(), file(format!("{i}\n").into_bytes()), Replace::Always)
-            .unwrap();
+        b.insert(
+            name.as_bytes(),
+            file(format!("{i}\n").into_bytes()),
+            Replace::Always,
+        )
+        .unwrap();
     }
     b.finish()
 }
@@ -94,7 +110,10 @@ fn round_trip(enc: &Jffs2Encoder) -> Vec<u8> {
     let img = encode(&tree, enc);
     assert!(is_jffs2(&img));
     let back = read(Arc::new(img.clone())).unwrap();
-    assert_eq!(of_view(&back.view()).unwrap(), of_view(&tree.view()).unwrap());
+    assert_eq!(
+        of_view(&back.view()).unwrap(),
+        of_view(&tree.view()).unwrap()
+    );
     img
 }
 
@@ -147,7 +166,16 @@ fn erase_blocks_start_clean_and_pad() {
     }
     .check(&sample_tree().view())
     .unwrap_err();
-    assert!(matches!(err, Error::Limit { what: "image size", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Limit {
+                what: "image size",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -167,15 +195,37 @@ fn same_bytes_for_any_thread_count() {
 #[test]
 fn limits_name_the_entry() {
     let mut b = TreeBuilder::new(meta(0o755, 0, 0));
-    b.insert(b"d/f", Inode::new(meta(0o644, 70000, 0), Content::Fifo), Replace::Always)
-        .unwrap();
-    let err = Jffs2Encoder::default().check(&b.finish().view()).unwrap_err();
-    assert!(matches!(&err, Error::Limit { what: "uid", path, .. } if path == "/d/f"), "{err}");
+    b.insert(
+        b"d/f",
+        Inode::new(meta(0o644, 70000, 0), Content::Fifo),
+        Replace::Always,
+    )
+    .unwrap();
+    let err = Jffs2Encoder::default()
+        .check(&b.finish().view())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Limit { what: "uid", path, .. } if path == "/d/f"),
+        "{err}"
+    );
     let mut b = TreeBuilder::new(meta(0o755, 0, 0));
     let long = "x".repeat(255);
-    b.insert(long.as_bytes(), file(Vec::new()), Replace::Always).unwrap();
-    let err = Jffs2Encoder::default().check(&b.finish().view()).unwrap_err();
-    assert!(matches!(&err, Error::Limit { what: "name length", value: 255, .. }), "{err}");
+    b.insert(long.as_bytes(), file(Vec::new()), Replace::Always)
+        .unwrap();
+    let err = Jffs2Encoder::default()
+        .check(&b.finish().view())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Limit {
+                what: "name length",
+                value: 255,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// Flipping any byte of a node is caught by a CRC (or leaves a node the
@@ -216,10 +266,14 @@ fn reads_mkfs_jffs2_images() {
         let tree = read(Arc::new(std::fs::read(&out).unwrap())).unwrap();
         let v = tree.view();
         let a = v.lookup(b"sub/a").unwrap();
-        let Content::File(d) = &v.inode(a).content else { panic!() };
+        let Content::File(d) = &v.inode(a).content else {
+            panic!()
+        };
         assert_eq!(d.to_vec().unwrap(), b"hello ".repeat(5000));
         let b = v.lookup(b"b").unwrap();
-        let Content::File(d) = &v.inode(b).content else { panic!() };
+        let Content::File(d) = &v.inode(b).content else {
+            panic!()
+        };
         assert_eq!(d.to_vec().unwrap(), noise(70_000, 3));
         let l = v.lookup(b"l").unwrap();
         assert!(matches!(&v.inode(l).content, Content::Symlink(t) if &**t == b"sub/a"));

@@ -197,12 +197,10 @@ impl Jffs2Encoder {
             let first = xseqno.saturating_add(2);
             if self.xattrs {
                 for x in &inode.xattrs {
-                    let Some(&(prefix, pname)) =
-                        XPREFIXES.iter().find(|(p, n)| match *p {
-                            XPREFIX_ACL_ACCESS | XPREFIX_ACL_DEFAULT => *x.name == **n,
-                            _ => x.name.starts_with(n),
-                        })
-                    else {
+                    let Some(&(prefix, pname)) = XPREFIXES.iter().find(|(p, n)| match *p {
+                        XPREFIX_ACL_ACCESS | XPREFIX_ACL_DEFAULT => *x.name == **n,
+                        _ => x.name.starts_with(n),
+                    }) else {
                         *skipped
                             .entry(String::from_utf8_lossy(&x.name).into_owned())
                             .or_default() += 1;
