@@ -6,8 +6,7 @@ use rootforge_jffs2::{Compr, Endian, Jffs2Encoder, Pad};
 use serde::Deserialize;
 
 use super::{
-    EncoderContext, Format, FormatOptions, merge_fields, parse_size, push_flag, push_opt,
-    size_text,
+    EncoderContext, Format, FormatOptions, merge_fields, parse_size, push_flag, push_opt, size_text,
 };
 
 /// `--jffs2-*` and `[images.jffs2]`.
@@ -112,7 +111,11 @@ impl Options {
             None => {}
         }
         push_flag(out, "--jffs2-no-cleanmarkers", self.no_cleanmarkers);
-        push_opt(out, "--jffs2-endian", self.endian.map(Endian::name).as_ref());
+        push_opt(
+            out,
+            "--jffs2-endian",
+            self.endian.map(Endian::name).as_ref(),
+        );
         push_opt(out, "--jffs2-compr", self.compr.map(Compr::name).as_ref());
     }
 }
@@ -140,12 +143,16 @@ pub(super) fn encoder(
 }
 
 pub(super) fn compare(_: &[u32]) -> Vec<super::CompareRow> {
-    [(Compr::None, "none"), (Compr::Zlib, "zlib"), (Compr::Lzo, "lzo")]
-        .into_iter()
-        .map(|(c, name)| {
-            let mut row = super::CompareRow::plain(name);
-            row.options.jffs2.compr = Some(c);
-            row
-        })
-        .collect()
+    [
+        (Compr::None, "none"),
+        (Compr::Zlib, "zlib"),
+        (Compr::Lzo, "lzo"),
+    ]
+    .into_iter()
+    .map(|(c, name)| {
+        let mut row = super::CompareRow::plain(name);
+        row.options.jffs2.compr = Some(c);
+        row
+    })
+    .collect()
 }
