@@ -131,18 +131,18 @@ fn rtime_decompress(src: &[u8], out: &mut [u8]) -> Result<(), String> {
         pos += 2;
         out[outpos] = value;
         outpos += 1;
-        let mut back = positions[usize::from(value)];
+        let back = positions[usize::from(value)];
         positions[usize::from(value)] = outpos;
         let run = usize::from(run);
         if outpos + run > out.len() {
             return Err("rtime run past the node's data size".into());
         }
-        for _ in 0..run {
-            // `back` trails `outpos`, so it is in bounds.
-            out[outpos] = out[back];
-            outpos += 1;
-            back += 1;
+        // `back` trails `outpos`, so the copy (which may overlap what it
+        // writes) stays in bounds.
+        for k in 0..run {
+            out[outpos + k] = out[back + k];
         }
+        outpos += run;
     }
     Ok(())
 }

@@ -74,10 +74,20 @@ struct Planned {
     id: InodeId,
     ino: u32,
     path: String,
-    /// Its xattrs: (xid, a new datum to write first, prefix, name, value).
-    xattrs: Vec<(u32, bool, u8, Vec<u8>, Vec<u8>)>,
+    /// Its xattrs.
+    xattrs: Vec<XattrRef>,
     /// The first xref sequence number of its xattrs.
     xseqno: u32,
+}
+
+/// An inode's xattr: the datum `xid` (written first when `new`), holding
+/// `name` (without its prefix) and `value` in name space `prefix`.
+struct XattrRef {
+    xid: u32,
+    new: bool,
+    prefix: u8,
+    name: Vec<u8>,
+    value: Vec<u8>,
 }
 
 /// The nodes of one item, in order.
@@ -243,7 +253,13 @@ impl Jffs2Encoder {
                         }
                     };
                     count(&path, "xattr count", &mut xseqno, 2)?;
-                    xattrs.push((id, new, key.0, key.1, key.2));
+                    xattrs.push(XattrRef {
+                        xid: id,
+                        new,
+                        prefix: key.0,
+                        name: key.1,
+                        value: key.2,
+                    });
                 }
             }
             Ok(Planned {
@@ -413,12 +429,14 @@ impl Jffs2Encoder {
                 }
             }
         }
-        for (i, (xid, new, prefix, name, value)) in p.xattrs.iter().enumerate() {
-            if *new {
-                out.push(Piece::Node(xattr_node(e, *xid, *prefix, name, value)));
+        for (i, x) in p.xattrs.iter().enumerate() {
+            if x.new {
+                out.push(Piece::Node(xattr_node(
+                    e, x.xid, x.prefix, &x.name, &x.value,
+                )));
             }
             let seq = p.xseqno.saturating_add(2 * i as u32);
-            out.push(Piece::Node(xref_node(e, p.ino, *xid, seq)));
+            out.push(Piece::Node(xref_node(e, p.ino, x.xid, seq)));
         }
         Ok(out)
     }

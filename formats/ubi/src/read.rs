@@ -37,6 +37,15 @@ pub struct UbiVolume {
     pub data: Vec<u8>,
 }
 
+/// The newest copy of one LEB.
+struct Leb<'a> {
+    sqnum: u64,
+    data: &'a [u8],
+    vol_type: u8,
+    /// A static volume's data bytes in this LEB.
+    data_size: u32,
+}
+
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -56,8 +65,7 @@ pub fn read(image: &[u8], peb_size: usize) -> Result<Vec<UbiVolume>> {
             ),
         ));
     }
-    // (vol_id, lnum) -> (sqnum, data, data_size for static).
-    let mut lebs: BTreeMap<(u32, u32), (u64, &[u8], u8, u32)> = BTreeMap::new();
+    let mut lebs: BTreeMap<(u32, u32), Leb<'_>> = BTreeMap::new();
     for (i, peb) in image.chunks(peb_size).enumerate() {
         let at = (i * peb_size) as u64;
         if peb.iter().all(|&b| b == 0xff) {
@@ -79,8 +87,8 @@ pub fn read(image: &[u8], peb_size: usize) -> Result<Vec<UbiVolume>> {
         if vid[..4] != VID_HDR_MAGIC.to_be_bytes() || crc(&vid[..60]).to_be_bytes() != vid[60..64] {
             return Err(malformed(at + vid_off as u64, "bad VID header"));
         }
-        let mut r = RecordReader::new(&vid[4..]);
-        let (_version, vol_type) = (r.u8(), r.u8().unwrap_or(0));
+        let mut r = RecordReader::new(&vid[5..]);
+        let vol_type = r.u8().unwrap_or(0);
         let vol_id = be32(vid, 8);
         let lnum = be32(vid, 12);
         let data_size = be32(vid, 20);
@@ -91,15 +99,23 @@ pub fn read(image: &[u8], peb_size: usize) -> Result<Vec<UbiVolume>> {
             .filter(|&e| e >= data_off)
             .ok_or_else(|| malformed(at, "data pad past the PEB"))?;
         let data = &peb[data_off..end];
-        if lebs.get(&(vol_id, lnum)).is_none_or(|l| l.0 <= sqnum) {
-            lebs.insert((vol_id, lnum), (sqnum, data, vol_type, data_size));
+        if lebs.get(&(vol_id, lnum)).is_none_or(|l| l.sqnum <= sqnum) {
+            lebs.insert(
+                (vol_id, lnum),
+                Leb {
+                    sqnum,
+                    data,
+                    vol_type,
+                    data_size,
+                },
+            );
         }
     }
     let table = lebs
         .get(&(LAYOUT_VOLUME_ID, 0))
         .or_else(|| lebs.get(&(LAYOUT_VOLUME_ID, 1)))
         .ok_or_else(|| malformed(0, "no layout volume"))?
-        .1;
+        .data;
     let mut out = Vec::new();
     for (id, rec) in table
         .chunks_exact(VTBL_RECORD_SIZE as usize)
@@ -119,8 +135,9 @@ pub fn read(image: &[u8], peb_size: usize) -> Result<Vec<UbiVolume>> {
         let name_len = usize::from(u16::from_be_bytes([rec[14], rec[15]])).min(127);
         let id = id as u32;
         let mut data = Vec::new();
-        let mut vol_type = rec[12];
-        for (&(_, lnum), &(_, d, t, size)) in lebs.range((id, 0)..=(id, u32::MAX)) {
+        let vol_type = rec[12];
+        for (&(_, lnum), leb) in lebs.range((id, 0)..=(id, u32::MAX)) {
+            let (d, t, size) = (leb.data, leb.vol_type, leb.data_size);
             let start = (lnum as usize)
                 .checked_mul(d.len())
                 .ok_or_else(|| malformed(0, "LEB number overflows"))?;
@@ -135,7 +152,6 @@ pub fn read(image: &[u8], peb_size: usize) -> Result<Vec<UbiVolume>> {
             } else {
                 d
             };
-            vol_type = rec[12];
             data.resize(start, 0xff);
             data.extend_from_slice(d);
         }
