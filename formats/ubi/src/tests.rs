@@ -171,3 +171,31 @@ fn same_bytes_as_ubinize() {
     assert_eq!(vols[0].vtype, VolumeType::Static);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Flipped bytes and cut images fail cleanly, never panic.
+#[test]
+fn corrupt_images_fail_cleanly() {
+    let u = Ubinize {
+        geometry: Geometry::new(16 << 10, 512),
+        volumes: vec![Volume::buildroot_rootfs(FileData::bytes(noise(40_000, 9)))],
+    };
+    let img = ours(&u);
+    for at in (0..img.len()).step_by(61) {
+        let mut bad = img.clone();
+        bad[at] ^= 0xa5;
+        let _ = read(&bad, 16 << 10);
+    }
+    for len in (0..img.len()).step_by(509) {
+        let _ = read(&img[..len], 16 << 10);
+    }
+}
+
+/// Sections of other modes are skipped (ubinize itself crashes on them).
+#[test]
+fn other_modes_are_skipped() {
+    let cfg = "[a]\nmode=raw\n[B]\nMode=ubi\nvol_id=0x2\nvol_size=1KiB\nvol_name=\"b\"\n";
+    let vols = parse_ini(cfg, &mut |_| Err("no images".into())).unwrap();
+    assert_eq!(vols.len(), 1);
+    assert_eq!((vols[0].id, vols[0].size, &vols[0].name[..]), (2, Some(1024), &b"b"[..]));
+    assert!(parse_ini("[a]\nvol_id=1\n", &mut |_| Err(String::new())).is_err());
+}
