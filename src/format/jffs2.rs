@@ -30,6 +30,11 @@ pub struct Options {
     )]
     #[serde(default)]
     pub no_cleanmarkers: bool,
+    /// A summary node at the end of every jffs2 erase block, as sumtool
+    /// adds them (faster mounts).
+    #[arg(id = "jffs2-summary", long = "jffs2-summary", help_heading = "jffs2")]
+    #[serde(default)]
+    pub summary: bool,
     /// jffs2 byte order: little or big (the target's) [default: little].
     #[arg(id = "jffs2-endian", long = "jffs2-endian", value_name = "ORDER", help_heading = "jffs2", value_parser = parse_endian)]
     #[serde(default, deserialize_with = "endian")]
@@ -41,7 +46,7 @@ pub struct Options {
     pub compr: Option<Compr>,
 }
 
-merge_fields!(Options { eraseblock, pad, endian, compr } flags { no_cleanmarkers } lists {});
+merge_fields!(Options { eraseblock, pad, endian, compr } flags { no_cleanmarkers, summary } lists {});
 
 /// A size as [`parse_size`] reads it, or hexadecimal (`0x20000`) as
 /// Buildroot's configs write flash sizes.
@@ -111,6 +116,7 @@ impl Options {
             None => {}
         }
         push_flag(out, "--jffs2-no-cleanmarkers", self.no_cleanmarkers);
+        push_flag(out, "--jffs2-summary", self.summary);
         push_opt(
             out,
             "--jffs2-endian",
@@ -137,6 +143,7 @@ pub(super) fn encoder(
         Some(n) => Pad::To(n),
     };
     enc.cleanmarkers = !o.no_cleanmarkers;
+    enc.summary = o.summary;
     enc.endian = o.endian.unwrap_or_default();
     enc.compr = o.compr.unwrap_or_default();
     Ok(Box::new(enc))

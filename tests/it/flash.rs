@@ -18,8 +18,9 @@ fn input_listing() -> Vec<Line> {
 }
 
 /// The kernel mounts our JFFS2 images from NOR flash of 64 KiB erase blocks
-/// with cleanmarkers and of 128 KiB without (padded, as for NAND), little
-/// and big endian aside (x86 reads little), with zlib and lzo.
+/// with cleanmarkers and of 128 KiB without (padded, as for NAND), with
+/// zlib, lzo and rtime, with and without summary nodes (the kernel then
+/// mounts from the summaries alone).
 #[test]
 fn kernel_mounts_jffs2_from_nor_flash() {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,9 +45,38 @@ fn kernel_mounts_jffs2_from_nor_flash() {
             "lzo",
         ],
     );
-    let images: [(&Path, &str); 2] = [
+    let c = tmp.path().join("c");
+    build(
+        &tiny_corpus(),
+        &c,
+        &[
+            "-f",
+            "jffs2",
+            "--jffs2-eraseblock",
+            "64K",
+            "--jffs2-summary",
+        ],
+    );
+    let d = tmp.path().join("d");
+    build(
+        &tiny_corpus(),
+        &d,
+        &[
+            "-f",
+            "jffs2",
+            "--jffs2-eraseblock",
+            "128K",
+            "--jffs2-summary",
+            "--jffs2-no-cleanmarkers",
+            "--jffs2-compr",
+            "rtime",
+        ],
+    );
+    let images: [(&Path, &str); 4] = [
         (&a.join("rootfs.jffs2"), "mtdram.64.jffs2"),
         (&b.join("rootfs.jffs2"), "mtdram.128.jffs2"),
+        (&c.join("rootfs.jffs2"), "mtdram.64.jffs2"),
+        (&d.join("rootfs.jffs2"), "mtdram.128.jffs2"),
     ];
     let want = input_listing();
     for ((image, _), got) in images.iter().zip(vm_listing_flash(&images)) {

@@ -27,6 +27,9 @@ pub const NODETYPE_XATTR: u16 = 0xe008;
 /// `JFFS2_NODETYPE_XREF`.
 pub const NODETYPE_XREF: u16 = 0xe009;
 
+/// `JFFS2_SUM_MAGIC`: the marker that ends an erase block with a summary.
+pub const SUM_MAGIC: u32 = 0x0285_1885;
+
 /// `sizeof(struct jffs2_unknown_node)`.
 pub const UNKNOWN_NODE_LEN: usize = 12;
 /// `sizeof(struct jffs2_raw_dirent)`, before the name.

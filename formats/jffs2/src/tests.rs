@@ -136,6 +136,39 @@ fn round_trips_with_every_option() {
     }
 }
 
+/// With summaries, every erase block ends with the marker that points at
+/// its summary node, whose entries list the block's nodes.
+#[test]
+fn summaries_end_every_block() {
+    for (endian, cleanmarkers) in [(Endian::Little, true), (Endian::Big, false)] {
+        let eb = 16 << 10;
+        let img = round_trip(&Jffs2Encoder {
+            erase_block: eb,
+            endian,
+            cleanmarkers,
+            summary: true,
+            ..Jffs2Encoder::default()
+        });
+        assert_eq!(img.len() % eb as usize, 0);
+        let r32 = |b: &[u8]| endian.r32([b[0], b[1], b[2], b[3]]);
+        for block in img.chunks(eb as usize) {
+            let n = block.len();
+            assert_eq!(r32(&block[n - 4..]), crate::records::SUM_MAGIC);
+            let at = r32(&block[n - 8..]) as usize;
+            let sum = &block[at..];
+            assert_eq!(
+                endian.r16([sum[2], sum[3]]),
+                crate::records::NODETYPE_SUMMARY
+            );
+            assert_eq!(r32(&sum[4..]) as usize, n - at);
+            assert!(r32(&sum[12..]) > 0);
+            assert_eq!(r32(&sum[16..]), if cleanmarkers { 12 } else { 0 });
+            assert_eq!(r32(&sum[24..]), crate::records::crc(&sum[32..]));
+            assert_eq!(r32(&sum[28..]), crate::records::crc(&sum[..24]));
+        }
+    }
+}
+
 /// Every erase block starts with a cleanmarker, or none does; no node
 /// crosses a block's end (the reader would not find the next one).
 #[test]
@@ -241,6 +274,38 @@ fn corrupt_images_fail_cleanly() {
     for len in (0..img.len()).step_by(1013) {
         let _ = read(Arc::new(img[..len].to_vec()));
     }
+}
+
+/// sumtool (mtd-utils) rewrites our image with its summaries, and the
+/// reader reads that back as the tree; ours with summaries holds the same
+/// nodes.
+#[test]
+fn sumtool_images_read_back() {
+    let tree = sample_tree();
+    let dir = std::env::temp_dir().join(format!("h-flash-sumtool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (flag, endian) in [("-l", Endian::Little), ("-b", Endian::Big)] {
+        let img = encode(
+            &tree,
+            &Jffs2Encoder {
+                endian,
+                ..Jffs2Encoder::default()
+            },
+        );
+        std::fs::write(dir.join("in"), &img).unwrap();
+        let st = Command::new("sumtool")
+            .args([flag, "-e", "0x10000", "-i"])
+            .arg(dir.join("in"))
+            .arg("-o")
+            .arg(dir.join("out"))
+            .status()
+            .expect("sumtool (mtd-utils) is needed");
+        assert!(st.success());
+        let back = read(Arc::new(std::fs::read(dir.join("out")).unwrap())).unwrap();
+        assert_eq!(of_view(&back.view()).unwrap(), of_view(&tree.view()).unwrap());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// mkfs.jffs2's own images (mtd-utils) read back as the directory they were

@@ -47,6 +47,9 @@ pub struct Jffs2Encoder {
     pub compr: Compr,
     /// `--with-xattr`: write xattr and xref nodes.
     pub xattrs: bool,
+    /// sumtool's summary node at the end of every erase block, which lets
+    /// the kernel mount without reading every node.
+    pub summary: bool,
 }
 
 impl Default for Jffs2Encoder {
@@ -58,6 +61,7 @@ impl Default for Jffs2Encoder {
             pad: Pad::None,
             compr: Compr::Zlib,
             xattrs: true,
+            summary: false,
         }
     }
 }
@@ -448,6 +452,9 @@ impl Jffs2Encoder {
             buf: Vec::new(),
             eb,
             cleanmarker: self.cleanmarkers.then(|| cleanmarker(self.endian)),
+            summary: self.summary.then_some(self.endian),
+            entries: Vec::new(),
+            sum_num: 0,
         };
         let mut codec = Codec::new(self.compr);
         for pieces in items {
@@ -455,7 +462,11 @@ impl Jffs2Encoder {
             for piece in pieces {
                 match piece {
                     Piece::Node(node) => {
-                        img.room_for(node.len());
+                        let mut entry = Vec::new();
+                        if img.summary.is_some() {
+                            summary_entry(self.endian, &node, 0, &mut entry);
+                        }
+                        img.room_for(node.len(), entry.len());
                         img.put(&node);
                     }
                     Piece::Data {
@@ -467,7 +478,7 @@ impl Jffs2Encoder {
                     } => {
                         let mut next = Some((offset, raw, compr, data));
                         while let Some((offset, raw, compr, data)) = next.take() {
-                            img.room_for(INODE_LEN + MIN_DATA_LEN.min(data.len()));
+                            img.room_for(INODE_LEN + MIN_DATA_LEN.min(data.len()), SUM_INODE_LEN);
                             let room = img.room() - INODE_LEN;
                             version += 1;
                             let mut node = RawInode {
@@ -508,6 +519,10 @@ impl Jffs2Encoder {
                 }
             }
         }
+        // A block's summary ends it: the last block is whole.
+        if self.summary {
+            img.pad_block();
+        }
         match self.pad {
             Pad::None => {}
             Pad::Block => img.pad_block(),
@@ -519,7 +534,7 @@ impl Jffs2Encoder {
                 if img.cleanmarker.is_some() {
                     img.pad_block();
                     while (img.buf.len() as u64) < size {
-                        img.room_for(0);
+                        img.room_for(0, 0);
                         img.pad_block();
                     }
                 } else {
@@ -540,18 +555,43 @@ struct Out {
     buf: Vec<u8>,
     eb: usize,
     cleanmarker: Option<Vec<u8>>,
+    /// Summary nodes (sumtool's), in this byte order: the entries of the
+    /// current erase block's nodes.
+    summary: Option<Endian>,
+    entries: Vec<u8>,
+    sum_num: u32,
 }
 
+/// `sizeof(struct jffs2_raw_summary)` and `sizeof(struct jffs2_sum_marker)`.
+const SUMMARY_LEN: usize = 32;
+const SUM_MARKER_LEN: usize = 8;
+/// `JFFS2_SUMMARY_INODE_SIZE`: the largest entry but a dirent's.
+const SUM_INODE_LEN: usize = 18;
+
 impl Out {
+    /// Bytes a summary of the block's entries and `extra` more needs.
+    fn reserve(&self, extra: usize) -> usize {
+        match self.summary {
+            // Rounded up, so that a node that fits leaves the summary a
+            // 4-byte aligned start.
+            Some(_) => {
+                (SUMMARY_LEN + self.entries.len() + extra + SUM_MARKER_LEN).next_multiple_of(4)
+            }
+            None => 0,
+        }
+    }
+
+    /// Room for a data node (header and data) in this block.
     fn room(&self) -> usize {
-        self.eb - self.buf.len() % self.eb
+        self.eb - self.buf.len() % self.eb - self.reserve(SUM_INODE_LEN)
     }
 
     /// mkfs.jffs2's `pad_block_if_less_than`: a cleanmarker at a block's
-    /// start, and a fresh block when `need` bytes do not fit.
-    fn room_for(&mut self, need: usize) {
+    /// start, and a fresh block when `need` bytes (and their summary entry
+    /// of `entry` bytes) do not fit.
+    fn room_for(&mut self, need: usize, entry: usize) {
         self.mark();
-        if self.buf.len() % self.eb + need > self.eb {
+        if self.buf.len() % self.eb + need.next_multiple_of(4) + self.reserve(entry) > self.eb {
             self.pad_block();
         }
         self.mark();
@@ -567,15 +607,90 @@ impl Out {
 
     /// A node, and erased flash to the next 4-byte boundary.
     fn put(&mut self, node: &[u8]) {
+        if let Some(e) = self.summary {
+            let at = (self.buf.len() % self.eb) as u32;
+            if summary_entry(e, node, at, &mut self.entries) {
+                self.sum_num += 1;
+            }
+        }
         self.buf.extend_from_slice(node);
         let pad = self.buf.len().next_multiple_of(4);
         self.buf.resize(pad, 0xff);
     }
 
+    /// Ends the block: its summary, or erased flash.
     fn pad_block(&mut self) {
         let end = self.buf.len().next_multiple_of(self.eb);
+        if let Some(e) = self.summary
+            && self.sum_num > 0
+        {
+            let at = self.buf.len() % self.eb;
+            let totlen = end - self.buf.len();
+            let mut w = rootforge_common::bytes::RecordWriter::with_capacity(SUMMARY_LEN);
+            w.bytes(&crate::records::header(
+                e,
+                crate::records::NODETYPE_SUMMARY,
+                totlen as u32,
+            ));
+            e.w32(&mut w, self.sum_num);
+            e.w32(
+                &mut w,
+                if self.cleanmarker.is_some() {
+                    UNKNOWN_NODE_LEN as u32
+                } else {
+                    0
+                },
+            );
+            // The bytes of padding nodes: none.
+            e.w32(&mut w, 0);
+            let head = w.into_bytes();
+            let mut data = std::mem::take(&mut self.entries);
+            data.resize(totlen - SUMMARY_LEN - SUM_MARKER_LEN, 0xff);
+            data.extend_from_slice(&e.bytes32(at as u32));
+            data.extend_from_slice(&e.bytes32(crate::records::SUM_MAGIC));
+            self.buf.extend_from_slice(&head);
+            self.buf
+                .extend_from_slice(&e.bytes32(crate::records::crc(&data)));
+            self.buf
+                .extend_from_slice(&e.bytes32(crate::records::crc(&head)));
+            self.buf.extend_from_slice(&data);
+            self.sum_num = 0;
+        }
         self.buf.resize(end, 0xff);
     }
+}
+
+/// The summary entry of `node` at `at` in its block (`jffs2_sum_*_flash`),
+/// appended to `out`; whether the node has one.
+fn summary_entry(e: Endian, node: &[u8], at: u32, out: &mut Vec<u8>) -> bool {
+    let f16 = |i: usize| e.r16([node[i], node[i + 1]]);
+    let f32 = |i: usize| e.r32([node[i], node[i + 1], node[i + 2], node[i + 3]]);
+    let mut w = rootforge_common::bytes::RecordWriter::with_capacity(32);
+    let nodetype = f16(2);
+    e.w16(&mut w, nodetype);
+    match nodetype {
+        crate::records::NODETYPE_INODE => {
+            for v in [f32(12), f32(16), at, f32(4)] {
+                e.w32(&mut w, v);
+            }
+        }
+        crate::records::NODETYPE_DIRENT => {
+            for v in [f32(4), at, f32(12), f32(16), f32(20)] {
+                e.w32(&mut w, v);
+            }
+            let nsize = usize::from(node[28]);
+            w.u8(node[28]).u8(node[29]).bytes(&node[40..40 + nsize]);
+        }
+        crate::records::NODETYPE_XATTR => {
+            for v in [f32(12), f32(16), at, f32(4)] {
+                e.w32(&mut w, v);
+            }
+        }
+        crate::records::NODETYPE_XREF => e.w32(&mut w, at),
+        _ => return false,
+    }
+    out.extend_from_slice(&w.into_bytes());
+    true
 }
 
 /// A planned image: its bytes.

@@ -196,6 +196,9 @@ fn other_modes_are_skipped() {
     let cfg = "[a]\nmode=raw\n[B]\nMode=ubi\nvol_id=0x2\nvol_size=1KiB\nvol_name=\"b\"\n";
     let vols = parse_ini(cfg, &mut |_| Err("no images".into())).unwrap();
     assert_eq!(vols.len(), 1);
-    assert_eq!((vols[0].id, vols[0].size, &vols[0].name[..]), (2, Some(1024), &b"b"[..]));
+    assert_eq!(
+        (vols[0].id, vols[0].size, &vols[0].name[..]),
+        (2, Some(1024), &b"b"[..])
+    );
     assert!(parse_ini("[a]\nvol_id=1\n", &mut |_| Err(String::new())).is_err());
 }
