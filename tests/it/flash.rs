@@ -180,3 +180,40 @@ fn jefferson_extracts_jffs2() {
         }
     }
 }
+
+/// `rootforge buildroot` maps Buildroot's JFFS2 options as fs/jffs2/jffs2.mk
+/// passes them to mkfs.jffs2 and sumtool.
+#[test]
+fn buildroot_maps_jffs2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join(".config");
+    std::fs::write(
+        &config,
+        "BR2_ENDIAN=\"BIG\"\nBR2_TARGET_ROOTFS_JFFS2=y\nBR2_TARGET_ROOTFS_JFFS2_NANDFLASH_2K_128K=y\n\
+         BR2_TARGET_ROOTFS_JFFS2_PAGESIZE=0x800\nBR2_TARGET_ROOTFS_JFFS2_EBSIZE=0x20000\n\
+         BR2_TARGET_ROOTFS_JFFS2_NANDFLASH=y\nBR2_TARGET_ROOTFS_JFFS2_PAD=y\n\
+         BR2_TARGET_ROOTFS_JFFS2_PADSIZE=0x0\nBR2_TARGET_ROOTFS_JFFS2_SUMMARY=y\n",
+    )
+    .unwrap();
+    let out = crate::util::run(
+        crate::util::rootforge()
+            .args([
+                "buildroot",
+                "--print",
+                "--target-dir",
+                "t",
+                "-o",
+                "o",
+                "--config",
+            ])
+            .arg(&config),
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains(" -f jffs2 "), "{text}");
+    assert!(
+        text.trim_end().ends_with(
+            "--jffs2-eraseblock 128K --jffs2-pad --jffs2-no-cleanmarkers --jffs2-summary --jffs2-endian big"
+        ),
+        "{text}"
+    );
+}

@@ -303,7 +303,10 @@ fn sumtool_images_read_back() {
             .expect("sumtool (mtd-utils) is needed");
         assert!(st.success());
         let back = read(Arc::new(std::fs::read(dir.join("out")).unwrap())).unwrap();
-        assert_eq!(of_view(&back.view()).unwrap(), of_view(&tree.view()).unwrap());
+        assert_eq!(
+            of_view(&back.view()).unwrap(),
+            of_view(&tree.view()).unwrap()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
