@@ -25,7 +25,7 @@ pub struct BuildArgs {
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Formats to build, comma separated [default: all: cpio,ext2,ext3,ext4,iso9660,jffs2,squashfs,tar].
+    /// Formats to build, comma separated [default: cpio,ext2,ext3,ext4,iso9660,squashfs,tar; jffs2 only when named].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].

@@ -297,6 +297,19 @@ impl Format {
         Format::Tar,
     ];
 
+    /// What `rootforge build` writes when no format is named: every format
+    /// but the flash ones, whose images only fit the flash they are made
+    /// for (its erase block size, NOR or NAND).
+    pub const DEFAULT: [Format; 7] = [
+        Format::Cpio,
+        Format::Ext2,
+        Format::Ext3,
+        Format::Ext4,
+        Format::Iso9660,
+        Format::Squashfs,
+        Format::Tar,
+    ];
+
     /// The format's registry entry.
     pub fn spec(self) -> &'static Spec {
         match self {

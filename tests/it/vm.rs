@@ -147,6 +147,25 @@ pub fn vm_listing_flash(images: &[(&Path, &str)]) -> Vec<Vec<Line>> {
         .collect();
     let what = format!("{} flash image(s)", disks.len());
     let out = boot(&what, &harness().initramfs, &disks, work.path());
+    // The flash drivers fall back quietly (a summary with a bad CRC means a
+    // full scan, a bad node is skipped), warning only: any warning of
+    // theirs fails the listing too.
+    let dmesg = out.text("dmesg");
+    let warnings: Vec<&str> = dmesg
+        .lines()
+        .filter(|l| {
+            let level = l
+                .strip_prefix('<')
+                .and_then(|rest| rest.split_once('>'))
+                .and_then(|(n, _)| n.parse::<u32>().ok());
+            level.is_some_and(|n| n % 8 <= 4) && (l.contains("jffs2") || l.contains("ubi"))
+        })
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "vm: {what}: flash driver warnings:\n{}",
+        warnings.join("\n")
+    );
     (0..disks.len()).map(|n| out.listing(n)).collect()
 }
 
