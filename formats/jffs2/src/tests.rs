@@ -348,3 +348,58 @@ fn reads_mkfs_jffs2_images() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// mkfs.jffs2 --with-xattr's xattr and xref nodes read back as the host
+/// files' attributes (`setfattr`, from attr, and root for trusted.*).
+#[test]
+fn reads_mkfs_jffs2_xattrs() {
+    let dir = std::env::temp_dir().join(format!("h-flash-jffs2-x-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("root/d")).unwrap();
+    std::fs::write(dir.join("root/f"), b"hi\n").unwrap();
+    let cap = "0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=";
+    for (name, value, path) in [
+        ("user.note", "hello", "root/f"),
+        ("security.capability", cap, "root/f"),
+        ("trusted.t", "abc", "root/d"),
+    ] {
+        let st = Command::new("setfattr")
+            .args(["-n", name, "-v", value])
+            .arg(dir.join(path))
+            .status()
+            .expect("setfattr (attr) is needed");
+        assert!(st.success(), "setfattr {name} {path}");
+    }
+    let out = dir.join("img");
+    let st = Command::new("mkfs.jffs2")
+        .args(["--with-xattr", "-d"])
+        .arg(dir.join("root"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("mkfs.jffs2 (mtd-utils) is needed");
+    assert!(st.success());
+    let tree = read(Arc::new(std::fs::read(&out).unwrap())).unwrap();
+    let v = tree.view();
+    let xattrs = |p: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        v.inode(v.lookup(p).unwrap())
+            .xattrs
+            .iter()
+            .map(|x| (x.name.to_vec(), x.value.to_vec()))
+            .collect()
+    };
+    assert_eq!(
+        xattrs(b"f"),
+        [
+            (
+                b"security.capability".to_vec(),
+                vec![
+                    1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+                ]
+            ),
+            (b"user.note".to_vec(), b"hello".to_vec()),
+        ]
+    );
+    assert_eq!(xattrs(b"d"), [(b"trusted.t".to_vec(), b"abc".to_vec())]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
