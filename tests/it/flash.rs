@@ -20,7 +20,7 @@ fn input_listing() -> Vec<Line> {
 /// The kernel mounts our JFFS2 images from NOR flash of 64 KiB erase blocks
 /// with cleanmarkers and of 128 KiB without (padded, as for NAND), with
 /// zlib, lzo and rtime, with and without summary nodes (the kernel then
-/// mounts from the summaries alone).
+/// mounts from the summaries alone), and from NAND of 128 KiB blocks.
 #[test]
 fn kernel_mounts_jffs2_from_nor_flash() {
     let tmp = tempfile::tempdir().unwrap();
@@ -72,11 +72,13 @@ fn kernel_mounts_jffs2_from_nor_flash() {
             "rtime",
         ],
     );
-    let images: [(&Path, &str); 4] = [
+    let images: [(&Path, &str); 5] = [
         (&a.join("rootfs.jffs2"), "mtdram.64.jffs2"),
         (&b.join("rootfs.jffs2"), "mtdram.128.jffs2"),
         (&c.join("rootfs.jffs2"), "mtdram.64.jffs2"),
         (&d.join("rootfs.jffs2"), "mtdram.128.jffs2"),
+        // NAND: no cleanmarkers in the data area, 128 KiB erase blocks.
+        (&d.join("rootfs.jffs2"), "nandsim.raw.jffs2"),
     ];
     let want = input_listing();
     for ((image, _), got) in images.iter().zip(vm_listing_flash(&images)) {

@@ -118,9 +118,10 @@ pub fn vm_listing_disks(disks: &[(&Path, &str)]) -> Vec<Vec<Line>> {
 
 /// The listing of each flash image, written by the VM to simulated flash
 /// and mounted read-only from there: `mtdram.KIB.jffs2` (NOR with KIB erase
-/// blocks) or `nandsim.ubi.FS` (NAND of 2 KiB pages and 128 KiB PEBs, UBI
-/// attached; `ubifs` mounts `ubi0:rootfs`, another FS is mounted from the
-/// ubiblock of volume 0). Each image is attached as a copy padded with
+/// blocks), `nandsim.raw.jffs2` (NAND of 2 KiB pages and 128 KiB erase
+/// blocks) or `nandsim.ubi.FS` (that NAND, UBI attached; `ubifs` mounts
+/// `ubi0:rootfs`, another FS is mounted from the ubiblock of volume 0; the
+/// last image of a boot). Each image is attached as a copy padded with
 /// erased flash (0xff) to a multiple of 128 KiB.
 pub fn vm_listing_flash(images: &[(&Path, &str)]) -> Vec<Vec<Line>> {
     for (path, spec) in images {
