@@ -22,7 +22,7 @@ fn input_listing() -> Vec<Line> {
 /// zlib, lzo and rtime, with and without summary nodes (the kernel then
 /// mounts from the summaries alone), and from NAND of 128 KiB blocks.
 #[test]
-fn kernel_mounts_jffs2_from_nor_flash() {
+fn kernel_mounts_jffs2_from_nor_and_nand_flash() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     build(
