@@ -253,9 +253,45 @@ pub fn plan(
         formats.push(Format::Iso9660);
         layer.options.iso9660.zisofs = k.on("BR2_TARGET_ROOTFS_ISO9660_TRANSPARENT_COMPRESSION");
     }
+    if k.on("BR2_TARGET_ROOTFS_JFFS2") {
+        // fs/jffs2/jffs2.mk: -e EBSIZE, -n for NAND or no cleanmarkers,
+        // -l/-b, -p[=PADSIZE], sumtool for the summary.
+        formats.push(Format::Jffs2);
+        let hex = |key: &str| -> Result<Option<u64>> {
+            k.text(key)
+                .map(|v| {
+                    let v = v.trim_start_matches("0x").trim_start_matches("0X");
+                    u64::from_str_radix(v, 16).with_context(|| format!("{key}: not a hex size"))
+                })
+                .transpose()
+        };
+        let o = &mut layer.options.jffs2;
+        o.eraseblock = hex("BR2_TARGET_ROOTFS_JFFS2_EBSIZE")?;
+        o.no_cleanmarkers = k.on("BR2_TARGET_ROOTFS_JFFS2_NANDFLASH")
+            || k.on("BR2_TARGET_ROOTFS_JFFS2_NOCLEANMARKER");
+        if k.on("BR2_TARGET_ROOTFS_JFFS2_PAD") {
+            o.pad = Some(hex("BR2_TARGET_ROOTFS_JFFS2_PADSIZE")?.unwrap_or(0));
+        }
+        o.endian = Some(if k.on("BR2_TARGET_ROOTFS_JFFS2_BE") {
+            rootforge_jffs2::Endian::Big
+        } else if k.on("BR2_TARGET_ROOTFS_JFFS2_LE") {
+            rootforge_jffs2::Endian::Little
+        } else if k.on("BR2_ENDIAN_BIG") || k.text("BR2_ENDIAN") == Some("BIG") {
+            rootforge_jffs2::Endian::Big
+        } else {
+            rootforge_jffs2::Endian::Little
+        });
+        o.summary = k.on("BR2_TARGET_ROOTFS_JFFS2_SUMMARY");
+        if hex("BR2_TARGET_ROOTFS_JFFS2_PAGESIZE")?.is_some_and(|p| p != 0x1000) {
+            ignored.push(
+                "BR2_TARGET_ROOTFS_JFFS2_PAGESIZE: data nodes hold 4 KiB, which every kernel reads"
+                    .to_owned(),
+            );
+        }
+    }
     if formats.is_empty() {
         bail!(
-            "the configuration enables no image rootforge builds (BR2_TARGET_ROOTFS_CPIO, _TAR, _SQUASHFS, _EXT2, _ISO9660)"
+            "the configuration enables no image rootforge builds (BR2_TARGET_ROOTFS_CPIO, _TAR, _SQUASHFS, _EXT2, _ISO9660, _JFFS2)"
         );
     }
     layer.formats = formats;

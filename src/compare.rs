@@ -50,8 +50,8 @@ pub struct Options {
 
 /// The compressor names `--comp` takes, in the order rows sort by; `none`
 /// is every uncompressed row (ext and plain iso9660 included).
-pub const COMP_NAMES: [&str; 9] = [
-    "none", "gzip", "bzip2", "lz4", "lzma", "lzo", "xz", "zstd", "zisofs",
+pub const COMP_NAMES: [&str; 10] = [
+    "none", "gzip", "bzip2", "lz4", "lzma", "lzo", "xz", "zstd", "zisofs", "zlib",
 ];
 
 /// What `--help` says about the matrix.
@@ -63,6 +63,7 @@ The matrix (every default level is the one `rootforge build` uses):
               blocks; gzip, xz and zstd also at 64K, 256K and 1M
   ext2/3/4    auto size, 4K blocks; ext4 also at 1K blocks
   iso9660     plain and zisofs
+  jffs2       none, zlib (then rtime) and lzo (then zlib, rtime), 64K blocks
 
 Variants are built one after another, each with every worker thread, so
 `build s` is the wall time of one image alone (encoding and outer
@@ -499,8 +500,8 @@ mod tests {
             created: Time::default(),
         };
         let all = matrix(&Format::ALL, &[], &[], t).unwrap();
-        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso.
-        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2);
+        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso + 3 jffs2.
+        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 3);
         let squashfs =
             matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t).unwrap();
         assert_eq!(
@@ -523,6 +524,7 @@ mod tests {
                 "ext4 none 1K",
                 "ext4 none 4K",
                 "iso9660 none",
+                "jffs2 none",
                 "squashfs none 128K",
                 "tar none"
             ]

@@ -10,6 +10,7 @@
 pub mod cpio;
 pub mod ext;
 pub mod iso9660;
+pub mod jffs2;
 pub mod squashfs;
 pub mod tar;
 
@@ -34,6 +35,8 @@ pub enum Format {
     Ext4,
     /// ISO9660 with Rock Ridge and Joliet.
     Iso9660,
+    /// JFFS2, as mkfs.jffs2 writes it.
+    Jffs2,
     /// squashfs 4.0.
     Squashfs,
     /// POSIX pax tar.
@@ -202,6 +205,8 @@ pub struct FormatOptions {
     pub ext: ext::Options,
     /// `--iso-*`, `[images.iso9660]`.
     pub iso9660: iso9660::Options,
+    /// `--jffs2-*`, `[images.jffs2]`.
+    pub jffs2: jffs2::Options,
 }
 
 static CPIO: Spec = Spec {
@@ -268,9 +273,34 @@ static ISO9660: Spec = Spec {
     compare: iso9660::compare,
 };
 
+static JFFS2: Spec = Spec {
+    name: "jffs2",
+    outer_compression: false,
+    member_boundaries: false,
+    implicit_entries: &[],
+    sniff: rootforge_jffs2::is_jffs2,
+    read: |b, o| rootforge_jffs2::read(b).map(|t| ReadBack::of_tree(t, o)),
+    encoder: jffs2::encoder,
+    compare: jffs2::compare,
+};
+
 impl Format {
     /// Every format, in the order outputs and tables list them.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
+        Format::Cpio,
+        Format::Ext2,
+        Format::Ext3,
+        Format::Ext4,
+        Format::Iso9660,
+        Format::Jffs2,
+        Format::Squashfs,
+        Format::Tar,
+    ];
+
+    /// What `rootforge build` writes when no format is named: every format
+    /// but the flash ones, whose images only fit the flash they are made
+    /// for (its erase block size, NOR or NAND).
+    pub const DEFAULT: [Format; 7] = [
         Format::Cpio,
         Format::Ext2,
         Format::Ext3,
@@ -288,6 +318,7 @@ impl Format {
             Format::Ext3 => &EXT3,
             Format::Ext4 => &EXT4,
             Format::Iso9660 => &ISO9660,
+            Format::Jffs2 => &JFFS2,
             Format::Squashfs => &SQUASHFS,
             Format::Tar => &TAR,
         }
@@ -338,6 +369,7 @@ impl Format {
             Format::Ext3,
             Format::Ext2,
             Format::Iso9660,
+            Format::Jffs2,
             Format::Tar,
         ]
         .into_iter()
@@ -506,6 +538,7 @@ impl Merge for FormatOptions {
             squashfs: self.squashfs.over(lower.squashfs),
             ext: self.ext.over(lower.ext),
             iso9660: self.iso9660.over(lower.iso9660),
+            jffs2: self.jffs2.over(lower.jffs2),
         }
     }
 }
@@ -518,6 +551,7 @@ impl FormatOptions {
         self.squashfs.to_args(out);
         self.ext.to_args(out);
         self.iso9660.to_args(out);
+        self.jffs2.to_args(out);
     }
 
     /// Sets `format`'s group from its `[images.NAME]` table (the keys
@@ -541,6 +575,7 @@ impl FormatOptions {
                 self.ext = std::mem::take(&mut self.ext).over(group);
             }
             Format::Iso9660 => self.iso9660 = v.try_into()?,
+            Format::Jffs2 => self.jffs2 = v.try_into()?,
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ mod buildroot;
 mod compare;
 mod exit_status;
 mod ext;
+mod flash;
 mod hostile;
 mod image_input;
 mod images;

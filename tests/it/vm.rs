@@ -116,6 +116,60 @@ pub fn vm_listing_disks(disks: &[(&Path, &str)]) -> Vec<Vec<Line>> {
     (0..disks.len()).map(|n| out.listing(n)).collect()
 }
 
+/// The listing of each flash image, written by the VM to simulated flash
+/// and mounted read-only from there: `mtdram.KIB.jffs2` (NOR with KIB erase
+/// blocks), `nandsim.raw.jffs2` (NAND of 2 KiB pages and 128 KiB erase
+/// blocks) or `nandsim.ubi.FS` (that NAND, UBI attached; `ubifs` mounts
+/// `ubi0:rootfs`, another FS is mounted from the ubiblock of volume 0; the
+/// last image of a boot). Each image is attached as a copy padded with
+/// erased flash (0xff) to a multiple of 128 KiB.
+pub fn vm_listing_flash(images: &[(&Path, &str)]) -> Vec<Vec<Line>> {
+    for (path, spec) in images {
+        assert!(
+            spec.split('.').count() == 3
+                && spec.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'),
+            "bad flash type {spec:?} for {}",
+            path.display()
+        );
+    }
+    let work = workdir();
+    let mut copies = Vec::new();
+    for (i, (path, _)) in images.iter().enumerate() {
+        let mut data = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        data.resize(data.len().next_multiple_of(128 << 10), 0xff);
+        let copy = work.path().join(format!("flash{i}.img"));
+        fs::write(&copy, data).unwrap_or_else(|e| panic!("writing {}: {e}", copy.display()));
+        copies.push(copy);
+    }
+    let disks: Vec<(&Path, &str)> = copies
+        .iter()
+        .zip(images)
+        .map(|(c, (_, spec))| (c.as_path(), *spec))
+        .collect();
+    let what = format!("{} flash image(s)", disks.len());
+    let out = boot(&what, &harness().initramfs, &disks, work.path());
+    // The flash drivers fall back quietly (a summary with a bad CRC means a
+    // full scan, a bad node is skipped), warning only: any warning of
+    // theirs fails the listing too.
+    let dmesg = out.text("dmesg");
+    let warnings: Vec<&str> = dmesg
+        .lines()
+        .filter(|l| {
+            let level = l
+                .strip_prefix('<')
+                .and_then(|rest| rest.split_once('>'))
+                .and_then(|(n, _)| n.parse::<u32>().ok());
+            level.is_some_and(|n| n % 8 <= 4) && (l.contains("jffs2") || l.contains("ubi"))
+        })
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "vm: {what}: flash driver warnings:\n{}",
+        warnings.join("\n")
+    );
+    (0..disks.len()).map(|n| out.listing(n)).collect()
+}
+
 /// What the kernel's built-in initramfs leaves in the root with no image.
 fn kernel_own_entries() -> &'static [Line] {
     static OWN: OnceLock<Vec<Line>> = OnceLock::new();

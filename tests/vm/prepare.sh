@@ -19,8 +19,13 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
 # Modules the harness loads (with their dependencies and soft dependencies):
-# virtio disks, the read-only mounts of disk mode, and NLS for Joliet names.
-modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4)
+# virtio disks, the read-only mounts of disk mode, and NLS for Joliet names;
+# jffs2 for the flash images.
+modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4 jffs2)
+# Modules init loads later, with parameters (the simulated flash chips and
+# UBI attaching one): their dependencies load with the others, the modules
+# themselves go to /.rftest/modules/late/NAME.ko.
+late_modules=(mtdram nandsim ubi)
 
 say() { echo "vm/prepare: $*" >&2; }
 
@@ -108,7 +113,31 @@ for m in "${modules[@]}"; do
         esac
     done < <(modprobe -d "$kdir" -S "$version" --show-depends "$m")
 done
-say "modules: $(cd "$stage/.rftest/modules" && echo *)"
+mkdir -p "$stage/.rftest/modules/late"
+for m in "${late_modules[@]}"; do
+    mapfile -t lines < <(modprobe -d "$kdir" -S "$version" --show-depends "$m")
+    last=$((${#lines[@]} - 1))
+    for i in "${!lines[@]}"; do
+        read -r kind path _ <<<"${lines[$i]}"
+        [[ $kind == insmod && -z ${seen[$path]:-} ]] || continue
+        seen[$path]=1
+        if [[ $i -eq $last ]]; then
+            out=$stage/.rftest/modules/late/$m.ko
+        else
+            n=$((n + 1))
+            base=$(basename "$path")
+            out=$stage/.rftest/modules/$(printf '%02d' "$n")-${base%%.ko*}.ko
+        fi
+        case $path in
+        *.ko.xz) xz -dc "$path" >"$out" ;;
+        *.ko.zst) zstd -dcq "$path" >"$out" ;;
+        *.ko.gz) gzip -dc "$path" >"$out" ;;
+        *.ko) cp "$path" "$out" ;;
+        *) say "unexpected module file $path"; exit 1 ;;
+        esac
+    done
+done
+say "modules: $(cd "$stage/.rftest/modules" && echo * late/*)"
 
 # GNU cpio pads the archive (after its trailer) to 512 bytes, so the image
 # under test can follow it directly.
