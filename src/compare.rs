@@ -153,7 +153,7 @@ pub fn run(args: &Options) -> Result<()> {
     formats.sort();
     formats.dedup();
     if formats.is_empty() {
-        formats = Format::ALL.to_vec();
+        formats = Format::DEFAULT.to_vec();
     }
     // The ISO dates, as `build` sets them: never from the clock.
     let ctx = EncoderContext {

@@ -209,7 +209,7 @@ impl BuildPlan {
         } else if !file.images.is_empty() {
             file.images.keys().copied().collect()
         } else {
-            Format::ALL.to_vec()
+            Format::DEFAULT.to_vec()
         };
         formats.sort();
         formats.dedup();

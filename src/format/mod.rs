@@ -12,6 +12,7 @@ pub mod ext;
 pub mod iso9660;
 pub mod squashfs;
 pub mod tar;
+pub mod vfat;
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,6 +39,9 @@ pub enum Format {
     Squashfs,
     /// POSIX pax tar.
     Tar,
+    /// FAT12/16/32 with long names (a boot partition, not a rootfs: built
+    /// only when asked for).
+    Vfat,
 }
 
 /// What the rest of rootforge knows of a format.
@@ -202,6 +206,8 @@ pub struct FormatOptions {
     pub ext: ext::Options,
     /// `--iso-*`, `[images.iso9660]`.
     pub iso9660: iso9660::Options,
+    /// `--vfat-*`, `[images.vfat]`.
+    pub vfat: vfat::Options,
 }
 
 static CPIO: Spec = Spec {
@@ -268,9 +274,33 @@ static ISO9660: Spec = Spec {
     compare: iso9660::compare,
 };
 
+static VFAT: Spec = Spec {
+    name: "vfat",
+    outer_compression: true,
+    member_boundaries: false,
+    implicit_entries: &[],
+    sniff: rootforge_fat::is_fat,
+    read: |b, o| rootforge_fat::read(b).map(|t| ReadBack::of_tree(t, o)),
+    encoder: vfat::encoder,
+    compare: vfat::compare,
+};
+
 impl Format {
     /// Every format, in the order outputs and tables list them.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
+        Format::Cpio,
+        Format::Ext2,
+        Format::Ext3,
+        Format::Ext4,
+        Format::Iso9660,
+        Format::Squashfs,
+        Format::Tar,
+        Format::Vfat,
+    ];
+
+    /// The formats built when none is named: the rootfs formats (vfat
+    /// cannot hold a rootfs's symlinks and devices).
+    pub const DEFAULT: [Format; 7] = [
         Format::Cpio,
         Format::Ext2,
         Format::Ext3,
@@ -290,6 +320,7 @@ impl Format {
             Format::Iso9660 => &ISO9660,
             Format::Squashfs => &SQUASHFS,
             Format::Tar => &TAR,
+            Format::Vfat => &VFAT,
         }
     }
 
@@ -338,6 +369,7 @@ impl Format {
             Format::Ext3,
             Format::Ext2,
             Format::Iso9660,
+            Format::Vfat,
             Format::Tar,
         ]
         .into_iter()
@@ -506,6 +538,7 @@ impl Merge for FormatOptions {
             squashfs: self.squashfs.over(lower.squashfs),
             ext: self.ext.over(lower.ext),
             iso9660: self.iso9660.over(lower.iso9660),
+            vfat: self.vfat.over(lower.vfat),
         }
     }
 }
@@ -518,6 +551,7 @@ impl FormatOptions {
         self.squashfs.to_args(out);
         self.ext.to_args(out);
         self.iso9660.to_args(out);
+        self.vfat.to_args(out);
     }
 
     /// Sets `format`'s group from its `[images.NAME]` table (the keys
@@ -541,6 +575,7 @@ impl FormatOptions {
                 self.ext = std::mem::take(&mut self.ext).over(group);
             }
             Format::Iso9660 => self.iso9660 = v.try_into()?,
+            Format::Vfat => self.vfat = v.try_into()?,
         }
         Ok(())
     }

@@ -21,4 +21,5 @@ mod squashfs_tools;
 mod tables;
 mod tar_input;
 mod util;
+mod vfat;
 mod vm;

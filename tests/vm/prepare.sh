@@ -19,8 +19,9 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
 # Modules the harness loads (with their dependencies and soft dependencies):
-# virtio disks, the read-only mounts of disk mode, and NLS for Joliet names.
-modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4)
+# virtio disks, the read-only mounts of disk mode, NLS for Joliet names, and
+# vfat with its default codepage (cp437) and iocharset (ascii).
+modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4 vfat nls_cp437 nls_ascii)
 
 say() { echo "vm/prepare: $*" >&2; }
 
