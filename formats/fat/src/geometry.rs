@@ -303,3 +303,86 @@ pub(crate) fn choose(req: &Request) -> Result<Geometry> {
         heads,
     })
 }
+
+/// The smallest volume that holds `need(cluster bytes, fat32)` clusters
+/// and `root_slots` root entries, with no alignment and no slack: the
+/// layout of an El Torito EFI image (what `mkfs.fat -C` of an exact size
+/// would hold). The smallest cluster that keeps the count within FAT16
+/// wins; a tree too large for that gets FAT32 with 4 KiB clusters.
+pub(crate) fn compact(
+    req: &Request,
+    root_slots: u64,
+    need: &dyn Fn(u64, bool) -> u64,
+) -> Result<Geometry> {
+    let ss = u64::from(req.sector_size);
+    let fats = u64::from(req.fats);
+    let overflow = || options_error("a tree larger than any FAT volume");
+    let pick = |spc: u64, t: FatType| -> Result<Geometry> {
+        let fat32 = t == FatType::Fat32;
+        let count = need(spc * ss, fat32).max(1);
+        let count = if fat32 { count.max(MIN_CLUST_32) } else { count };
+        let reserved = req
+            .reserved_sectors
+            .map_or(if fat32 { 32 } else { 1 }, u64::from);
+        let root_entries = if fat32 {
+            0
+        } else {
+            req.root_entries
+                .map_or(root_slots.max(512), u64::from)
+                .next_multiple_of(ss / 32)
+        };
+        let fat_bytes = ((count + 2) * u64::from(t.bits())).div_ceil(8);
+        let fat_sectors = fat_bytes.div_ceil(ss);
+        let data = reserved + fats * fat_sectors + (root_entries * 32).div_ceil(ss);
+        let total = count
+            .checked_mul(spc)
+            .and_then(|d| d.checked_add(data))
+            .ok_or_else(overflow)?;
+        let as32 = |n: u64| u32::try_from(n).map_err(|_| overflow());
+        Ok(Geometry {
+            fat_type: t,
+            sector_size: req.sector_size,
+            sectors_per_cluster: as32(spc)?,
+            reserved_sectors: as32(reserved)?,
+            fats: req.fats,
+            fat_sectors: as32(fat_sectors)?,
+            root_entries: as32(root_entries)?,
+            total_sectors: as32(total)?,
+            clusters: as32(count)?,
+            media: 0xF8,
+            sectors_per_track: 32,
+            heads: 64,
+        })
+    };
+    let sizes: Vec<u64> = match req.sectors_per_cluster {
+        Some(s) => vec![u64::from(s)],
+        None => (0..8).map(|k| 1u64 << k).collect(),
+    };
+    if req.fat_type != Some(FatType::Fat32) {
+        for &spc in &sizes {
+            let count = need(spc * ss, false).max(1);
+            let t = match req.fat_type {
+                Some(t) => t,
+                None if count > MAX_CLUST_12 => FatType::Fat16,
+                None => FatType::Fat12,
+            };
+            let ok = match t {
+                FatType::Fat12 => count <= MAX_CLUST_12,
+                _ => (MAX_CLUST_12 < count || req.fat_type.is_some()) && count <= MAX_CLUST_16,
+            };
+            if ok {
+                return pick(spc, t);
+            }
+        }
+        if req.fat_type.is_some() {
+            return Err(options_error(format!(
+                "the tree in a compact {} volume (no cluster size holds it)",
+                req.fat_type.map_or("FAT", FatType::name)
+            )));
+        }
+    }
+    let spc = req
+        .sectors_per_cluster
+        .map_or((4096 / ss).max(1), u64::from);
+    pick(spc, FatType::Fat32)
+}

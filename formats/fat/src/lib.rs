@@ -105,6 +105,10 @@ pub enum FatSize {
     },
     /// Exactly this many bytes (a partition's size).
     Fixed(u64),
+    /// The smallest volume that holds the tree, to the sector: no
+    /// alignment, no slack, mkfs.fat's CHS rules not applied (an El Torito
+    /// EFI image). The image ends with the last cluster.
+    Compact,
 }
 
 impl Default for FatSize {

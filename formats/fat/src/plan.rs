@@ -430,6 +430,12 @@ impl<'v> FatPlan<'v> {
                     });
                 }
             },
+            FatSize::Compact => {
+                let req = enc.request(0, root_entries)?;
+                let need = |cluster: u64, fat32: bool| clusters_needed(&items, cluster, fat32);
+                let geo = geometry::compact(&req, root_slots as u64, &need)?;
+                (geo.volume_bytes(), geo)
+            }
             FatSize::Auto { headroom } => {
                 let mut bytes = smallest()?
                     .checked_add(headroom)

@@ -361,3 +361,14 @@ fn scratch_dump() {
         std::fs::write(format!("{dir}/{t:?}.img"), img).unwrap();
     }
 }
+
+#[test]
+fn compact_volumes_are_exactly_what_the_tree_needs() {
+    let tree = sample();
+    let img = build(&tree, FatOptions { size: FatSize::Compact, ..FatOptions::default() });
+    let v = read_volume(std::sync::Arc::new(img.clone())).unwrap();
+    assert_eq!(v.geometry.volume_bytes(), img.len() as u64);
+    assert_eq!(v.geometry.sectors_per_cluster, 1);
+    assert_eq!(v.geometry.fat_type, FatType::Fat12);
+    assert_eq!(listing(&v.tree), listing(&tree));
+}
