@@ -320,7 +320,11 @@ pub(crate) fn compact(
     let pick = |spc: u64, t: FatType| -> Result<Geometry> {
         let fat32 = t == FatType::Fat32;
         let count = need(spc * ss, fat32).max(1);
-        let count = if fat32 { count.max(MIN_CLUST_32) } else { count };
+        let count = if fat32 {
+            count.max(MIN_CLUST_32)
+        } else {
+            count
+        };
         let reserved = req
             .reserved_sectors
             .map_or(if fat32 { 32 } else { 1 }, u64::from);

@@ -96,7 +96,7 @@ fn label_field(label: &str) -> Result<[u8; 11]> {
     }
     if let Some(&c) = bytes
         .iter()
-        .find(|&&c| c < b' ' || c >= 0x7F || b"*?.,;:/\\|+=<>[]\"".contains(&c))
+        .find(|&&c| !(b' '..0x7F).contains(&c) || b"*?.,;:/\\|+=<>[]\"".contains(&c))
     {
         return Err(options_error(format!(
             "the character {:?} in a volume label",

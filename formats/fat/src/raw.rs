@@ -384,8 +384,8 @@ impl FatTime {
         let s = sec.rem_euclid(86_400);
         let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
         // All in range: the clamp keeps the year in 1980..=2107.
-        let date = ((y - 1980) << 9 | m << 5 | d) as u16;
-        let time = (hh << 11 | mm << 5 | ss / 2) as u16;
+        let date = (((y - 1980) << 9) | (m << 5) | d) as u16;
+        let time = ((hh << 11) | (mm << 5) | (ss / 2)) as u16;
         let tenth = ((ss % 2) * 100 + i64::from(nsec / 10_000_000)) as u8;
         (FatTime { date, time, tenth }, sec != t.sec)
     }

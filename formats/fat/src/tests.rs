@@ -176,7 +176,8 @@ fn geometry_matches_mkfs_fat() {
     // fsck.fat -v of `truncate -s SIZE; mkfs.fat` (dosfstools 4.2):
     // (size, type, cluster bytes, reserved, FAT sectors, root entries,
     // total sectors, clusters).
-    let cases: [(u64, FatType, u64, u32, u32, u32, u32, u32); 13] = [
+    type Case = (u64, FatType, u64, u32, u32, u32, u32, u32);
+    let cases: [Case; 13] = [
         (1 << 20, FatType::Fat12, 2048, 1, 2, 512, 2048, 502),
         (2 << 20, FatType::Fat12, 2048, 1, 3, 512, 4096, 1014),
         (4 << 20, FatType::Fat12, 2048, 1, 6, 512, 8192, 2036),
@@ -365,7 +366,13 @@ fn scratch_dump() {
 #[test]
 fn compact_volumes_are_exactly_what_the_tree_needs() {
     let tree = sample();
-    let img = build(&tree, FatOptions { size: FatSize::Compact, ..FatOptions::default() });
+    let img = build(
+        &tree,
+        FatOptions {
+            size: FatSize::Compact,
+            ..FatOptions::default()
+        },
+    );
     let v = read_volume(std::sync::Arc::new(img.clone())).unwrap();
     assert_eq!(v.geometry.volume_bytes(), img.len() as u64);
     assert_eq!(v.geometry.sectors_per_cluster, 1);
