@@ -61,7 +61,7 @@ pub struct Volume {
 ///
 /// # Errors
 ///
-/// A [`Error::Malformed`] naming the byte where the volume stops making
+/// A [`rootforge_common::Error::Malformed`] naming the byte where the volume stops making
 /// sense.
 pub fn read(img: Backing) -> Result<Tree> {
     read_volume(img).map(|v| v.tree)
