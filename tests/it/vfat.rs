@@ -265,7 +265,14 @@ fn mtools_list_and_extract_the_input() {
         let mdir = tool("mdir", &["-/", "-a", "-i"], &img);
         for path in expected.keys() {
             let name = path.rsplit('/').next().unwrap();
-            assert!(mdir.contains(name), "{t:?}: mdir lacks {name}:\n{mdir}");
+            // A name stored as a short entry alone shows in mdir's 8.3
+            // columns; a long name at the end of its line.
+            let (base, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+            let columns = format!("{base:<8} {ext:<3}");
+            assert!(
+                mdir.contains(&format!(" {name}\n")) || mdir.contains(&columns),
+                "{t:?}: mdir lacks {name}:\n{mdir}"
+            );
         }
         let out = dir.join(format!("{}-x", t.name()));
         let st = Command::new(require_tool("mcopy"))
@@ -277,14 +284,7 @@ fn mtools_list_and_extract_the_input() {
             .status()
             .unwrap();
         assert!(st.success(), "{t:?}: mcopy failed");
-        let mut got = walk(&out);
-        // mcopy -m keeps file times; directories get the time of extraction.
-        for (k, v) in got.iter_mut() {
-            if v.0 {
-                v.3 = expected.get(k).map_or(0, |e| e.3);
-            }
-        }
-        assert_eq!(got, expected, "{t:?}");
+        assert_eq!(walk(&out), expected, "{t:?}");
     }
     fs::remove_dir_all(&dir).unwrap();
 }
