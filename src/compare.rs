@@ -499,8 +499,8 @@ mod tests {
             created: Time::default(),
         };
         let all = matrix(&Format::ALL, &[], &[], t).unwrap();
-        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso.
-        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2);
+        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso + 1 vfat.
+        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 1);
         let squashfs =
             matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t).unwrap();
         assert_eq!(
@@ -524,7 +524,8 @@ mod tests {
                 "ext4 none 4K",
                 "iso9660 none",
                 "squashfs none 128K",
-                "tar none"
+                "tar none",
+                "vfat none"
             ]
         );
         let sized = matrix(&[Format::Squashfs], &["lz4".into()], &[4096, 1 << 20], t).unwrap();

@@ -95,6 +95,39 @@ fn encode(tree: &Tree, options: FatOptions) -> Vec<u8> {
     out.0
 }
 
+/// A file sink that leaves holes where the image is zero.
+struct SparseFile(fs::File);
+
+impl std::io::Write for SparseFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl rootforge::common::Sink for SparseFile {
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        use std::io::Seek;
+        let at = self
+            .0
+            .seek(std::io::SeekFrom::Current(i64::try_from(n).unwrap()))?;
+        self.0.set_len(at)
+    }
+}
+
+/// Writes the image of `tree` to `path` without holding it in memory.
+fn encode_to(tree: &Tree, options: FatOptions, path: &Path) {
+    let mut out = SparseFile(fs::File::create(path).unwrap());
+    let report = FatEncoder::new(options)
+        .write(&tree.view(), &mut out)
+        .unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(out.0.metadata().unwrap().len(), report.bytes);
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rootforge-vfat-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -295,17 +328,14 @@ fn geometry_is_mkfs_fat_s_for_the_same_size() {
     let tree = sample();
     for size in [2u64 << 20, 16 << 20, 64 << 20, 128 << 20, 512 << 20] {
         let ours = dir.join("ours.vfat");
-        fs::write(
+        encode_to(
+            &tree,
+            FatOptions {
+                size: FatSize::Fixed(size),
+                ..FatOptions::default()
+            },
             &ours,
-            encode(
-                &tree,
-                FatOptions {
-                    size: FatSize::Fixed(size),
-                    ..FatOptions::default()
-                },
-            ),
-        )
-        .unwrap();
+        );
         let theirs = dir.join("theirs.vfat");
         let f = fs::File::create(&theirs).unwrap();
         f.set_len(size).unwrap();
