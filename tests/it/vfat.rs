@@ -223,8 +223,10 @@ fn fsck_fat_finds_nothing_wrong() {
     let tree = sample();
     for (t, img) in images(&dir, &tree) {
         let out = tool("fsck.fat", &["-n", "-v"], &img);
+        // Every entry, and the volume label.
+        let entries = tree.view().sorted_entries().len() - 1 + 1;
         assert!(
-            out.contains(&format!("{} files", tree.view().sorted_entries().len() - 1)),
+            out.contains(&format!(": {entries} files, ")),
             "{t:?}: {out}"
         );
         for bad in [
@@ -374,10 +376,13 @@ fn short_names_are_those_mcopy_makes() {
     }
     let mut ascii = TreeBuilder::new(Meta::new(0o755, 0, 0, Time::from_secs(T0)));
     for e in tree.view().sorted_entries().iter().skip(1) {
+        let inode = tree.view().inode(e.ino);
+        let inode = match inode.kind() {
+            Kind::Dir => Inode::dir(inode.meta),
+            _ => inode.clone(),
+        };
         if e.path.is_ascii() {
-            ascii
-                .insert(&e.path, tree.view().inode(e.ino).clone(), Replace::Always)
-                .unwrap();
+            ascii.insert(&e.path, inode, Replace::Always).unwrap();
         }
     }
     let ascii = ascii.finish();
@@ -399,31 +404,47 @@ fn short_names_are_those_mcopy_makes() {
         .set_len(16 << 20)
         .unwrap();
     tool("mkfs.fat", &[], &theirs);
-    // mcopy copies a directory's entries in readdir order; one file at a
-    // time, in byte order, gives the order our directories have.
-    let mut names: Vec<_> = fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    for n in names {
-        let st = Command::new(require_tool("mcopy"))
-            .args(["-s", "-i"])
-            .arg(&theirs)
-            .arg(src.join(&n))
-            .arg("::")
-            .status()
-            .unwrap();
-        assert!(st.success());
+    // mcopy -s copies a directory's entries in readdir order; one entry at
+    // a time in byte order gives the order (and so the numeric tails) our
+    // directories have.
+    for e in ascii.view().sorted_entries().iter().skip(1) {
+        let path = String::from_utf8(e.path.to_vec()).unwrap();
+        let target = format!("::/{path}");
+        let mut cmd = if ascii.view().inode(e.ino).kind() == Kind::Dir {
+            let mut c = Command::new(require_tool("mmd"));
+            c.arg("-i").arg(&theirs).arg(&target);
+            c
+        } else {
+            let mut c = Command::new(require_tool("mcopy"));
+            c.arg("-i").arg(&theirs).arg(src.join(&path)).arg(&target);
+            c
+        };
+        assert!(cmd.status().unwrap().success(), "{path}");
     }
+    // Each entry's 8.3 columns and long name, by directory.
     let short = |img: &Path| -> Vec<String> {
-        tool("mdir", &["-/", "-a", "-i"], img)
+        let mut dir = String::new();
+        let mut out: Vec<String> = tool("mdir", &["-/", "-a", "-i"], img)
             .lines()
-            .filter(|l| {
-                !l.contains("Volume") && !l.contains("Directory for") && !l.contains("files")
+            .filter_map(|l| {
+                if let Some(d) = l.strip_prefix("Directory for ") {
+                    dir = d.to_owned();
+                    return None;
+                }
+                // The date column, YYYY-MM-DD, then two spaces and HH:MM.
+                let b = l.as_bytes();
+                let date = (0..b.len().saturating_sub(10)).find(|&i| {
+                    b[i..i + 4].iter().all(u8::is_ascii_digit)
+                        && b[i + 4] == b'-'
+                        && b[i + 7] == b'-'
+                })?;
+                let long = l.get(date + 17..).unwrap_or("").trim();
+                let cols = l.get(..12)?;
+                Some(format!("{dir} {cols} {long}"))
             })
-            .map(|l| l.get(..12).unwrap_or(l).to_owned())
-            .collect()
+            .collect();
+        out.sort();
+        out
     };
     assert_eq!(short(&ours), short(&theirs));
     fs::remove_dir_all(&dir).unwrap();
