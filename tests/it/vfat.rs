@@ -505,6 +505,17 @@ fn build_writes_rootfs_vfat() {
         "{lines:?}"
     );
 
+    // The image is an input like any other.
+    let again = dir.join("again");
+    build(&img, &again, &["-f", "tar"]);
+    let relisted = inspect(&again.join("rootfs.tar"));
+    assert!(
+        relisted
+            .iter()
+            .any(|l| l.ends_with(" /EFI/BOOT/BOOTX64.EFI")),
+        "{relisted:?}"
+    );
+
     let res = rootforge()
         .args(["build", "-f", "vfat", "-o"])
         .arg(dir.join("bad"))

@@ -379,3 +379,82 @@ fn compact_volumes_are_exactly_what_the_tree_needs() {
     assert_eq!(v.geometry.fat_type, FatType::Fat12);
     assert_eq!(listing(&v.tree), listing(&tree));
 }
+
+#[test]
+fn geometry_with_options_matches_mkfs_fat() {
+    // fsck.fat -v of mkfs.fat 4.2 with the options named.
+    let o = |f: &dyn Fn(&mut FatOptions)| {
+        let mut x = FatOptions::default();
+        f(&mut x);
+        x
+    };
+    type Case = (&'static str, FatOptions, u64, [u64; 8]);
+    // [sector, cluster bytes, reserved, fats, FAT sectors, root, clusters, total]
+    let cases: Vec<Case> = vec![
+        (
+            "-S 4096",
+            o(&|x| x.sector_size = 4096),
+            64 << 20,
+            [4096, 16384, 4, 2, 4, 512, 4092, 16384],
+        ),
+        (
+            "-S 1024",
+            o(&|x| x.sector_size = 1024),
+            16 << 20,
+            [1024, 4096, 4, 2, 8, 512, 4087, 16384],
+        ),
+        (
+            "-F 32",
+            o(&|x| x.fat_type = Some(FatType::Fat32)),
+            64 << 20,
+            [512, 512, 32, 2, 1009, 0, 129_022, 131_072],
+        ),
+        (
+            "-s 1",
+            o(&|x| x.cluster_size = Some(512)),
+            16 << 20,
+            [512, 512, 1, 2, 127, 512, 32481, 32768],
+        ),
+        (
+            "-F 12",
+            o(&|x| x.fat_type = Some(FatType::Fat12)),
+            16 << 20,
+            [512, 8192, 16, 2, 16, 512, 2043, 32768],
+        ),
+        (
+            "-f 1",
+            o(&|x| x.fats = 1),
+            128 << 20,
+            [512, 2048, 4, 1, 256, 512, 65463, 262_144],
+        ),
+        (
+            "-r 1024",
+            o(&|x| x.root_entries = Some(1024)),
+            32 << 20,
+            [512, 2048, 4, 2, 64, 1024, 16335, 65536],
+        ),
+        (
+            "-R 8",
+            o(&|x| x.reserved_sectors = Some(8)),
+            8 << 20,
+            [512, 2048, 8, 2, 12, 512, 4080, 16384],
+        ),
+    ];
+    for (what, opts, size, want) in cases {
+        let g = FatEncoder::new(opts).geometry(size).unwrap();
+        let got = [
+            u64::from(g.sector_size),
+            g.cluster_bytes(),
+            u64::from(g.reserved_sectors),
+            u64::from(g.fats),
+            u64::from(g.fat_sectors),
+            u64::from(g.root_entries),
+            u64::from(g.clusters),
+            u64::from(g.total_sectors),
+        ];
+        assert_eq!(got, want, "{what}");
+    }
+    // mkfs.fat -F 16 refuses 4 MiB: too few clusters for FAT16.
+    let f16 = FatEncoder::new(o(&|x| x.fat_type = Some(FatType::Fat16)));
+    assert!(f16.geometry(4 << 20).is_err());
+}
