@@ -539,7 +539,12 @@ impl<'v> FatPlan<'v> {
                 bpb_fs_ver: 0,
                 bpb_root_clus: self.items[0].first,
                 bpb_fs_info: 1,
-                bpb_bk_boot_sec: if g.reserved_sectors >= 7 { 6 } else { 0 },
+                // Where mkfs.fat puts it: sector 6, or the last reserved one.
+                bpb_bk_boot_sec: match g.reserved_sectors {
+                    7.. => 6,
+                    r @ 2..=6 => r as u16 - 1,
+                    _ => 0,
+                },
             }),
             bs_drv_num: if g.media == 0xF8 { 0x80 } else { 0 },
             bs_vol_id: self.volume_id,

@@ -361,6 +361,17 @@ fn scratch_dump() {
         );
         std::fs::write(format!("{dir}/{t:?}.img"), img).unwrap();
     }
+    let img = build(
+        &tree,
+        FatOptions {
+            size: FatSize::Fixed(64 << 20),
+            fat_type: Some(FatType::Fat32),
+            reserved_sectors: Some(4),
+            sector_size: 4096,
+            ..FatOptions::default()
+        },
+    );
+    std::fs::write(format!("{dir}/fat32-r4.img"), img).unwrap();
 }
 
 #[test]
