@@ -154,7 +154,7 @@ pub fn run(args: &Options) -> Result<()> {
     formats.sort();
     formats.dedup();
     if formats.is_empty() {
-        formats = Format::ALL.to_vec();
+        formats = Format::DEFAULT.to_vec();
     }
     // The ISO dates, as `build` sets them: never from the clock.
     let ctx = EncoderContext {
@@ -500,8 +500,9 @@ mod tests {
             created: Time::default(),
         };
         let all = matrix(&Format::ALL, &[], &[], t).unwrap();
-        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso + 3 jffs2.
-        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 3);
+        // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso + 3 jffs2
+        // + 1 vfat.
+        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 3 + 1);
         let squashfs =
             matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t).unwrap();
         assert_eq!(
@@ -526,7 +527,8 @@ mod tests {
                 "iso9660 none",
                 "jffs2 none",
                 "squashfs none 128K",
-                "tar none"
+                "tar none",
+                "vfat none"
             ]
         );
         let sized = matrix(&[Format::Squashfs], &["lz4".into()], &[4096, 1 << 20], t).unwrap();

@@ -27,6 +27,7 @@ pub mod uimage;
 pub use rootforge_common as common;
 pub use rootforge_cpio as cpio;
 pub use rootforge_ext as ext;
+pub use rootforge_fat as fat;
 pub use rootforge_iso9660 as iso9660;
 pub use rootforge_jffs2 as jffs2;
 pub use rootforge_squashfs as squashfs;

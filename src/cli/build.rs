@@ -121,6 +121,9 @@ pub struct BuildArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub jffs2: format::jffs2::Options,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub vfat: format::vfat::Options,
 }
 
 /// Splits `FORMAT:REST`, naming the flag in errors.
@@ -194,6 +197,7 @@ impl BuildArgs {
                 ext: self.ext,
                 iso9660: self.iso9660,
                 jffs2: self.jffs2,
+                vfat: self.vfat,
             },
         })
     }

@@ -13,6 +13,7 @@ pub mod iso9660;
 pub mod jffs2;
 pub mod squashfs;
 pub mod tar;
+pub mod vfat;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +42,9 @@ pub enum Format {
     Squashfs,
     /// POSIX pax tar.
     Tar,
+    /// FAT12/16/32 with long names (a boot partition, not a rootfs: built
+    /// only when asked for).
+    Vfat,
 }
 
 /// What the rest of rootforge knows of a format.
@@ -207,6 +211,8 @@ pub struct FormatOptions {
     pub iso9660: iso9660::Options,
     /// `--jffs2-*`, `[images.jffs2]`.
     pub jffs2: jffs2::Options,
+    /// `--vfat-*`, `[images.vfat]`.
+    pub vfat: vfat::Options,
 }
 
 static CPIO: Spec = Spec {
@@ -284,9 +290,20 @@ static JFFS2: Spec = Spec {
     compare: jffs2::compare,
 };
 
+static VFAT: Spec = Spec {
+    name: "vfat",
+    outer_compression: true,
+    member_boundaries: false,
+    implicit_entries: &[],
+    sniff: rootforge_fat::is_fat,
+    read: |b, o| rootforge_fat::read(b).map(|t| ReadBack::of_tree(t, o)),
+    encoder: vfat::encoder,
+    compare: vfat::compare,
+};
+
 impl Format {
     /// Every format, in the order outputs and tables list them.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::Cpio,
         Format::Ext2,
         Format::Ext3,
@@ -295,11 +312,13 @@ impl Format {
         Format::Jffs2,
         Format::Squashfs,
         Format::Tar,
+        Format::Vfat,
     ];
 
-    /// What `rootforge build` writes when no format is named: every format
-    /// but the flash ones, whose images only fit the flash they are made
-    /// for (its erase block size, NOR or NAND).
+    /// What `rootforge build` writes when no format is named: the rootfs
+    /// formats. Not the flash ones, whose images only fit the flash they
+    /// are made for (its erase block size, NOR or NAND), nor vfat, which
+    /// cannot hold a rootfs's symlinks and devices.
     pub const DEFAULT: [Format; 7] = [
         Format::Cpio,
         Format::Ext2,
@@ -321,6 +340,7 @@ impl Format {
             Format::Jffs2 => &JFFS2,
             Format::Squashfs => &SQUASHFS,
             Format::Tar => &TAR,
+            Format::Vfat => &VFAT,
         }
     }
 
@@ -370,6 +390,7 @@ impl Format {
             Format::Ext2,
             Format::Iso9660,
             Format::Jffs2,
+            Format::Vfat,
             Format::Tar,
         ]
         .into_iter()
@@ -539,6 +560,7 @@ impl Merge for FormatOptions {
             ext: self.ext.over(lower.ext),
             iso9660: self.iso9660.over(lower.iso9660),
             jffs2: self.jffs2.over(lower.jffs2),
+            vfat: self.vfat.over(lower.vfat),
         }
     }
 }
@@ -552,6 +574,7 @@ impl FormatOptions {
         self.ext.to_args(out);
         self.iso9660.to_args(out);
         self.jffs2.to_args(out);
+        self.vfat.to_args(out);
     }
 
     /// Sets `format`'s group from its `[images.NAME]` table (the keys
@@ -576,6 +599,7 @@ impl FormatOptions {
             }
             Format::Iso9660 => self.iso9660 = v.try_into()?,
             Format::Jffs2 => self.jffs2 = v.try_into()?,
+            Format::Vfat => self.vfat = v.try_into()?,
         }
         Ok(())
     }

@@ -627,7 +627,9 @@ fn efi_image_built_natively_with_hybrid_mbr_and_gpt() {
             .arg(&fat_path)
             .arg("::/"),
     );
-    assert!(out.contains("GRUB~1   CFG        14"), "{out}");
+    // A lower case 8.3 name is one short entry with the NT case bits, as
+    // mcopy stores it.
+    assert!(out.contains("grub     cfg        14"), "{out}");
     assert!(out.contains("startup-with-a-long-name.nsh"), "{out}");
     let got = dir.path().join("boot.efi");
     tool(

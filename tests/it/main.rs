@@ -23,4 +23,5 @@ mod squashfs_tools;
 mod tables;
 mod tar_input;
 mod util;
+mod vfat;
 mod vm;
