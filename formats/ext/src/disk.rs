@@ -18,8 +18,6 @@ pub const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 
 pub const SUPER_MAGIC: u16 = 0xEF53;
 
-pub const DESC_SIZE: usize = 32;
-
 pub const ROOT_INO: u32 = 2;
 pub const JOURNAL_INO: u32 = 8;
 pub const FIRST_INO: u32 = 11;
@@ -29,6 +27,9 @@ pub const INDEX_FL: u32 = 0x1000;
 pub const EXTENT_MAGIC: u16 = 0xF30A;
 /// The longest initialised extent.
 pub const EXTENT_MAX_LEN: u64 = 32768;
+
+/// `DX_HASH_HALF_MD4`: the directory hash this writer uses.
+pub const DX_HASH_HALF_MD4: u8 = 1;
 
 pub const XATTR_MAGIC: u32 = 0xEA02_0000;
 pub const EXTRA_ISIZE: u16 = 32;
@@ -74,4 +75,57 @@ pub fn get32(buf: &[u8], at: usize) -> u32 {
 /// `n` rounded up to a multiple of 4.
 pub const fn pad4(n: usize) -> usize {
     (n + 3) & !3
+}
+
+/// A length or offset inside a block as the 16 bits ext stores.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "blocks are at most 4 KiB, so lengths and offsets in one fit 16 bits"
+)]
+pub const fn in_block(n: usize) -> u16 {
+    n as u16
+}
+
+/// A length inside a block as 32 bits.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "blocks are at most 4 KiB, so lengths in one fit 32 bits"
+)]
+pub const fn in_block_u32(n: usize) -> u32 {
+    n as u32
+}
+
+/// A name's length as its one-byte field.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "planning refuses names over 255 bytes"
+)]
+pub const fn name_len(name: &[u8]) -> u8 {
+    name.len() as u8
+}
+
+/// The low 16 bits of a field ext splits in two (or keeps only the low
+/// half of, as `i_uid` without the high word).
+#[expect(clippy::cast_possible_truncation, reason = "the low half, on purpose")]
+pub const fn lo16(v: u32) -> u16 {
+    v as u16
+}
+
+/// The high 16 bits of a 32-bit value.
+#[expect(clippy::cast_possible_truncation, reason = "the high half fits 16 bits")]
+pub const fn hi16(v: u32) -> u16 {
+    (v >> 16) as u16
+}
+
+/// The low 32 bits of a field ext splits in two (`_lo`), or of a count
+/// that fits 32 bits without `64bit` (checked in planning).
+#[expect(clippy::cast_possible_truncation, reason = "the low half, on purpose")]
+pub const fn lo32(v: u64) -> u32 {
+    v as u32
+}
+
+/// The high 32 bits of a 64-bit value (`_hi`, `_high`).
+#[expect(clippy::cast_possible_truncation, reason = "the high half fits 32 bits")]
+pub const fn hi32(v: u64) -> u32 {
+    (v >> 32) as u32
 }

@@ -4,10 +4,15 @@
 use rootforge_common::{Content, Error, Result, View, display_path};
 
 use crate::ExtEncoder;
+use rootforge_common::bytes::RecordWriter;
+
 use crate::disk::{
-    self, EXTENT_MAGIC, EXTENT_MAX_LEN, LINK_MAX, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER,
-    crc32c, put16, put32,
+    self, EXTENT_MAX_LEN, LINK_MAX, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER, crc32c, hi32,
+    in_block, lo16, lo32,
 };
+use crate::raw::extent::{Extent, ExtentHeader, ExtentIdx, ExtentTail};
+use crate::raw::superblock::GroupDesc;
+use crate::raw::{Record, le32s};
 use crate::xattr;
 
 fn limit(enc: &ExtEncoder, path: &[u8], what: &'static str, value: u64, max: u64) -> Error {
@@ -211,7 +216,7 @@ impl Geometry {
                 return Err(NeedBlocks(fdb + groups * bpg));
             }
             let itb = ipg * isz / bs;
-            let gdt_blocks = (groups * disk::DESC_SIZE as u64).div_ceil(bs);
+            let gdt_blocks = (groups * GroupDesc::SIZE as u64).div_ceil(bs);
             let mut geo = Geometry {
                 blocks,
                 first_data_block: fdb,
@@ -417,54 +422,52 @@ pub struct Mapped {
 /// Builds an extent tree for `runs` (sorted, non-overlapping), allocating
 /// index and leaf blocks as needed.
 pub fn extent_tree(runs: &[Run], bs: usize, alloc: &mut Alloc, csum_seed: Option<u32>) -> Mapped {
-    // Leaf entries: (first logical block, 12 bytes).
-    let mut level: Vec<(u32, [u8; 12])> = Vec::new();
+    // Leaf entries: (first logical block, the entry's bytes).
+    let mut level: Vec<(u32, Vec<u8>)> = Vec::new();
     for r in runs {
         let mut done = 0;
         while done < r.len {
             let len = (r.len - done).min(EXTENT_MAX_LEN);
             let (l, p) = (r.lblk + done, r.pblk + done);
-            let mut e = [0u8; 12];
             // Logical blocks fit 32 bits and physical ones 48 (checked).
-            put32(&mut e, 0, l as u32);
-            put16(&mut e, 4, len as u16);
-            put16(&mut e, 6, (p >> 32) as u16);
-            put32(&mut e, 8, p as u32);
-            level.push((l as u32, e));
+            let e = Extent {
+                ee_block: lo32(l),
+                ee_len: lo16(lo32(len)),
+                ee_start_hi: lo16(hi32(p)),
+                ee_start_lo: lo32(p),
+            };
+            level.push((e.ee_block, e.to_bytes()));
             done += len;
         }
     }
-    let cap = (bs - 12) / 12;
+    let cap = (bs - ExtentHeader::SIZE) / Extent::SIZE;
     let mut out = Mapped::default();
     let mut depth = 0u16;
     while level.len() > 4 {
         let mut up = Vec::with_capacity(level.len().div_ceil(cap));
         for chunk in level.chunks(cap) {
             let p = alloc.one();
-            let mut b = vec![0u8; bs];
-            header(&mut b, chunk.len(), cap, depth);
-            for (i, (_, e)) in chunk.iter().enumerate() {
-                b[12 + 12 * i..24 + 12 * i].copy_from_slice(e);
-            }
+            let mut b = node(chunk, cap, depth);
             if let Some(seed) = csum_seed {
-                let tail = 12 + 12 * cap;
-                let crc = crc32c(seed, &b[..tail]);
-                put32(&mut b, tail, crc);
+                // The tail follows `eh_max` entries.
+                b.resize(ExtentHeader::SIZE + Extent::SIZE * cap, 0);
+                let et_checksum = crc32c(seed, &b);
+                b.extend_from_slice(&ExtentTail { et_checksum }.to_bytes());
             }
+            b.resize(bs, 0);
             out.meta.push((p, b));
-            let mut idx = [0u8; 12];
-            put32(&mut idx, 0, chunk[0].0);
-            put32(&mut idx, 4, p as u32);
-            put16(&mut idx, 8, (p >> 32) as u16);
-            up.push((chunk[0].0, idx));
+            let idx = ExtentIdx {
+                ei_block: chunk[0].0,
+                ei_leaf_lo: lo32(p),
+                ei_leaf_hi: lo16(hi32(p)),
+            };
+            up.push((chunk[0].0, idx.to_bytes()));
         }
         level = up;
         depth += 1;
     }
-    header(&mut out.i_block, level.len(), 4, depth);
-    for (i, (_, e)) in level.iter().enumerate() {
-        out.i_block[12 + 12 * i..24 + 12 * i].copy_from_slice(e);
-    }
+    let root = node(&level, 4, depth);
+    out.i_block[..root.len()].copy_from_slice(&root);
     out
 }
 
@@ -477,12 +480,20 @@ impl Default for Mapped {
     }
 }
 
-fn header(buf: &mut [u8], entries: usize, max: usize, depth: u16) {
-    put16(buf, 0, EXTENT_MAGIC);
-    put16(buf, 2, entries as u16);
-    put16(buf, 4, max as u16);
-    put16(buf, 6, depth);
-    put32(buf, 8, 0);
+/// An extent tree node: its header and `entries`, each [`Extent::SIZE`]
+/// bytes, with room for `max`.
+fn node(entries: &[(u32, Vec<u8>)], max: usize, depth: u16) -> Vec<u8> {
+    let mut w = RecordWriter::with_capacity(ExtentHeader::SIZE + Extent::SIZE * entries.len());
+    ExtentHeader {
+        eh_entries: in_block(entries.len()),
+        eh_max: in_block(max),
+        eh_depth: depth,
+    }
+    .encode(&mut w);
+    for (_, e) in entries {
+        w.bytes(e);
+    }
+    w.into_bytes()
 }
 
 /// Where an indirect block hangs: (inode slot, index in the top block,
@@ -545,17 +556,15 @@ pub fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
         }
     }
     let mut out = Mapped::default();
-    for (i, v) in i_block.iter().enumerate() {
-        put32(&mut out.i_block, 4 * i, *v);
-    }
+    let mut w = RecordWriter::with_capacity(60);
+    le32s(&mut w, &i_block);
+    out.i_block.copy_from_slice(&w.into_bytes());
     out.meta = blocks
         .into_iter()
         .map(|(_, blk, ptrs)| {
-            let mut b = Vec::with_capacity(bs);
-            for v in ptrs {
-                b.extend_from_slice(&v.to_le_bytes());
-            }
-            (blk, b)
+            let mut w = RecordWriter::with_capacity(bs);
+            le32s(&mut w, &ptrs);
+            (blk, w.into_bytes())
         })
         .collect();
     out

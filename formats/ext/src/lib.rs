@@ -10,6 +10,7 @@
 mod disk;
 mod hash;
 mod layout;
+mod raw;
 mod read;
 mod write;
 mod xattr;

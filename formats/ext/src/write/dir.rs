@@ -1,34 +1,86 @@
 //! Directory blocks: linear blocks and htree indexes.
 
+use rootforge_common::bytes::RecordWriter;
 use rootforge_common::{Error, Result, display_path};
 
-use crate::disk::{self, INCOMPAT_FILETYPE, crc32c, pad4, put16, put32};
+use crate::disk::{self, INCOMPAT_FILETYPE, crc32c, in_block, pad4};
 use crate::hash::dx_hash;
+use crate::raw::Record;
+use crate::raw::dir::{DirEntry2, DirEntryTail, DxCountLimit, DxEntry, DxRootInfo, DxTail};
 
 use super::{Dirent, Node, Plan};
 
 impl Plan<'_> {
+    /// The bytes a leaf block's checksum tail takes.
     pub(super) fn csum_tail(&self) -> usize {
-        if self.csum_seed.is_some() { 12 } else { 0 }
-    }
-
-    pub(super) fn finish_dir_block(&self, block: &mut [u8], last: usize, ino: u32) {
-        let usable = block.len() - self.csum_tail();
-        put16(block, last + 4, (usable - last) as u16);
-        if let Some(seed) = self.inode_seed(ino) {
-            put32(block, usable, 0);
-            put16(block, usable + 4, 12);
-            block[usable + 6] = 0;
-            block[usable + 7] = 0xDE;
-            let crc = crc32c(seed, &block[..usable]);
-            put32(block, usable + 8, crc);
+        if self.csum_seed.is_some() {
+            DirEntryTail::SIZE
+        } else {
+            0
         }
     }
 
-    pub(super) fn empty_dir_block(&self, ino: u32) -> Vec<u8> {
-        let mut b = vec![0u8; self.bs as usize];
-        self.finish_dir_block(&mut b, 0, ino);
+    /// The bytes an index node's checksum tail takes.
+    fn dx_tail(&self) -> usize {
+        if self.csum_seed.is_some() {
+            DxTail::SIZE
+        } else {
+            0
+        }
+    }
+
+    fn ft_dir(&self) -> u8 {
+        if self.enc.features.has_incompat(INCOMPAT_FILETYPE) {
+            disk::FT_DIR
+        } else {
+            0
+        }
+    }
+
+    /// One leaf block of `entries`, which fit it: each entry's `rec_len`
+    /// reaches the next, the last one's the checksum tail (or the end).
+    fn leaf_block(&self, entries: &[Dirent<'_>], ino: u32) -> Vec<u8> {
+        let bs = self.block_len();
+        let usable = bs - self.csum_tail();
+        let mut w = RecordWriter::with_capacity(bs);
+        if entries.is_empty() {
+            // An empty block: one unused entry spanning it.
+            DirEntry2 {
+                inode: 0,
+                rec_len: in_block(usable),
+                name_len: 0,
+                file_type: 0,
+            }
+            .encode(&mut w);
+        }
+        for (i, &(name, inode, file_type)) in entries.iter().enumerate() {
+            let rec = if i + 1 == entries.len() {
+                usable - w.len()
+            } else {
+                pad4(DirEntry2::SIZE + name.len())
+            };
+            DirEntry2 {
+                inode,
+                rec_len: in_block(rec),
+                name_len: disk::name_len(name),
+                file_type,
+            }
+            .encode(&mut w);
+            w.bytes(name).zeros(rec - DirEntry2::SIZE - name.len());
+        }
+        let mut b = w.into_bytes();
+        b.resize(usable, 0);
+        if let Some(seed) = self.inode_seed(ino) {
+            let det_checksum = crc32c(seed, &b);
+            b.extend_from_slice(&DirEntryTail { det_checksum }.to_bytes());
+        }
+        b.resize(bs, 0);
         b
+    }
+
+    /// An empty leaf block of the directory `ino`.
+    pub(super) fn empty_dir_block(&self, ino: u32) -> Vec<u8> {
+        self.leaf_block(&[], ino)
     }
 
     /// Linear directory blocks: ".", ".." (unless `leaves_only`) and the
@@ -39,44 +91,31 @@ impl Plan<'_> {
         entries: &[Dirent<'_>],
         leaves_only: bool,
     ) -> Vec<u8> {
-        let bs = self.bs as usize;
-        let usable = bs - self.csum_tail();
-        let ft_dir = if self.enc.features.has_incompat(INCOMPAT_FILETYPE) {
-            disk::FT_DIR
-        } else {
-            0
-        };
-        let dots: [(&[u8], u32, u8); 2] = [(b".", n.ino, ft_dir), (b"..", n.parent, ft_dir)];
-        let head: &[(&[u8], u32, u8)] = if leaves_only { &[] } else { &dots };
-        let mut out = vec![0u8; bs];
-        let mut base = 0;
+        let usable = self.block_len() - self.csum_tail();
+        let ft_dir = self.ft_dir();
+        let dots: [Dirent<'_>; 2] = [(b".", n.ino, ft_dir), (b"..", n.parent, ft_dir)];
+        let head: &[Dirent<'_>] = if leaves_only { &[] } else { &dots };
+        let mut out = Vec::new();
+        let mut block: Vec<Dirent<'_>> = Vec::new();
         let mut off = 0;
-        let mut last = 0;
-        for &(name, ino, ft) in head.iter().chain(entries) {
-            let rec = pad4(8 + name.len());
+        for &e in head.iter().chain(entries) {
+            let rec = pad4(DirEntry2::SIZE + e.0.len());
             if off + rec > usable {
-                self.finish_dir_block(&mut out[base..base + bs], last, n.ino);
-                base += bs;
-                out.resize(base + bs, 0);
+                out.extend_from_slice(&self.leaf_block(&block, n.ino));
+                block.clear();
                 off = 0;
             }
-            let b = &mut out[base..base + bs];
-            put32(b, off, ino);
-            put16(b, off + 4, rec as u16);
-            b[off + 6] = name.len() as u8;
-            b[off + 7] = ft;
-            b[off + 8..off + 8 + name.len()].copy_from_slice(name);
-            last = off;
+            block.push(e);
             off += rec;
         }
-        self.finish_dir_block(&mut out[base..base + bs], last, n.ino);
+        out.extend_from_slice(&self.leaf_block(&block, n.ino));
         out
     }
 
     /// An htree directory: the dx root, interior nodes if needed, then the
     /// leaves with entries sorted by hash.
     pub(super) fn htree_blocks(&self, n: &Node<'_>) -> Result<Vec<u8>> {
-        let bs = self.bs as usize;
+        let bs = self.block_len();
         let mut hashed: Vec<(u32, u32, &[u8], u32, u8)> = n
             .children
             .iter()
@@ -91,7 +130,7 @@ impl Plan<'_> {
         let mut leaves: Vec<(u32, u32, Vec<Dirent<'_>>)> = Vec::new();
         let mut off = usable;
         for &(h, _, name, ino, ft) in &hashed {
-            let rec = pad4(8 + name.len());
+            let rec = pad4(DirEntry2::SIZE + name.len());
             if off + rec > usable {
                 leaves.push((h, h, Vec::new()));
                 off = 0;
@@ -104,9 +143,9 @@ impl Plan<'_> {
         }
         // Index entries for the leaves: hash (with the collision bit when a
         // hash continues from the previous leaf) and logical block.
-        let tail = if self.csum_seed.is_some() { 8 } else { 0 };
-        let root_limit = (bs - 32 - tail) / 8;
-        let node_limit = (bs - 8 - tail) / 8;
+        let root_head = 2 * (DirEntry2::SIZE + 4) + DxRootInfo::SIZE;
+        let root_limit = (bs - root_head - self.dx_tail()) / DxEntry::SIZE;
+        let node_limit = (bs - DirEntry2::SIZE - self.dx_tail()) / DxEntry::SIZE;
         let levels = if leaves.len() <= root_limit { 0 } else { 1 };
         let nodes = if levels == 0 {
             0
@@ -123,88 +162,100 @@ impl Plan<'_> {
             });
         }
         let first_leaf = 1 + nodes;
-        let leaf_index: Vec<(u32, u32)> = leaves
+        let block_no = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        let leaf_index: Vec<DxEntry> = leaves
             .iter()
             .enumerate()
             .map(|(i, l)| {
                 let collision = i > 0 && leaves[i - 1].1 == l.0;
-                (l.0 | u32::from(collision), (first_leaf + i) as u32)
+                DxEntry {
+                    hash: l.0 | u32::from(collision),
+                    block: block_no(first_leaf + i),
+                }
             })
             .collect();
-        let total = first_leaf + leaves.len();
-        let mut out = vec![0u8; total * bs];
-        let ft_dir = if self.enc.features.has_incompat(INCOMPAT_FILETYPE) {
-            disk::FT_DIR
-        } else {
-            0
-        };
+        let mut out = Vec::with_capacity((first_leaf + leaves.len()) * bs);
         // The root: "." and ".." (spanning the block), then the dx info.
-        {
-            let b = &mut out[..bs];
-            put32(b, 0, n.ino);
-            put16(b, 4, 12);
-            b[6] = 1;
-            b[7] = ft_dir;
-            b[8] = b'.';
-            put32(b, 12, n.parent);
-            put16(b, 16, (bs - 12) as u16);
-            b[18] = 2;
-            b[19] = ft_dir;
-            b[20] = b'.';
-            b[21] = b'.';
-            b[28] = 1; // half_md4
-            b[29] = 8;
-            b[30] = levels as u8;
+        let ft_dir = self.ft_dir();
+        let mut w = RecordWriter::with_capacity(bs);
+        let dot = DirEntry2::SIZE + 4;
+        DirEntry2 {
+            inode: n.ino,
+            rec_len: in_block(dot),
+            name_len: 1,
+            file_type: ft_dir,
         }
-        let root_entries: Vec<(u32, u32)> = if levels == 0 {
+        .encode(&mut w);
+        w.padded(b".", 4, 0);
+        DirEntry2 {
+            inode: n.parent,
+            rec_len: in_block(bs - dot),
+            name_len: 2,
+            file_type: ft_dir,
+        }
+        .encode(&mut w);
+        w.padded(b"..", 4, 0);
+        DxRootInfo {
+            hash_version: disk::DX_HASH_HALF_MD4,
+            indirect_levels: levels,
+        }
+        .encode(&mut w);
+        let root_entries: Vec<DxEntry> = if levels == 0 {
             leaf_index.clone()
         } else {
             leaf_index
                 .chunks(node_limit)
                 .enumerate()
-                .map(|(i, c)| (c[0].0, (1 + i) as u32))
+                .map(|(i, c)| DxEntry {
+                    hash: c[0].hash,
+                    block: block_no(1 + i),
+                })
                 .collect()
         };
-        self.dx_entries(&mut out[..bs], 32, root_limit, &root_entries, n.ino);
+        out.extend_from_slice(&self.dx_node(w, root_limit, &root_entries, n.ino));
         if levels == 1 {
-            for (i, chunk) in leaf_index.chunks(node_limit).enumerate() {
-                let b = &mut out[(1 + i) * bs..(2 + i) * bs];
-                put16(b, 4, bs as u16);
-                self.dx_entries(b, 8, node_limit, chunk, n.ino);
+            for chunk in leaf_index.chunks(node_limit) {
+                // A node starts with a fake entry spanning the block.
+                let mut w = RecordWriter::with_capacity(bs);
+                DirEntry2 {
+                    inode: 0,
+                    rec_len: in_block(bs),
+                    name_len: 0,
+                    file_type: 0,
+                }
+                .encode(&mut w);
+                out.extend_from_slice(&self.dx_node(w, node_limit, chunk, n.ino));
             }
         }
-        for (i, (_, _, entries)) in leaves.iter().enumerate() {
-            let rendered = self.dir_blocks(n, entries, true);
-            let at = (first_leaf + i) * bs;
-            out[at..at + bs].copy_from_slice(&rendered[..bs]);
+        for (_, _, entries) in &leaves {
+            out.extend_from_slice(&self.leaf_block(entries, n.ino));
         }
         Ok(out)
     }
 
-    /// A dx count/limit header at `at` followed by `(hash, block)` entries;
-    /// the first entry's hash slot holds the count and limit.
-    pub(super) fn dx_entries(
-        &self,
-        b: &mut [u8],
-        at: usize,
-        limit: usize,
-        entries: &[(u32, u32)],
-        ino: u32,
-    ) {
-        put16(b, at, limit as u16);
-        put16(b, at + 2, entries.len() as u16);
-        for (i, &(h, blk)) in entries.iter().enumerate() {
-            if i > 0 {
-                put32(b, at + 8 * i, h);
-            }
-            put32(b, at + 8 * i + 4, blk);
+    /// An index block: its head in `w`, then the count and limit, the
+    /// entries (the first one's hash slot holds the count and limit), and
+    /// the checksum tail after `limit` entries.
+    fn dx_node(&self, mut w: RecordWriter, limit: usize, entries: &[DxEntry], ino: u32) -> Vec<u8> {
+        let bs = self.block_len();
+        let head = w.len();
+        DxCountLimit {
+            limit: in_block(limit),
+            count: in_block(entries.len()),
+            block: entries.first().map_or(0, |e| e.block),
         }
+        .encode(&mut w);
+        for e in entries.iter().skip(1) {
+            e.encode(&mut w);
+        }
+        let mut b = w.into_bytes();
         if let Some(seed) = self.inode_seed(ino) {
-            let used = at + 8 * entries.len();
-            let crc = crc32c(crc32c(seed, &b[..used]), &[0u8; 8]);
-            let tail = at + 8 * limit;
-            put32(b, tail, 0);
-            put32(b, tail + 4, crc);
+            // The tail is summed with a zero checksum.
+            let dt_checksum = crc32c(crc32c(seed, &b), &[0u8; DxTail::SIZE]);
+            b.resize(head + DxEntry::SIZE * limit, 0);
+            b.extend_from_slice(&DxTail { dt_checksum }.to_bytes());
         }
+        b.resize(bs, 0);
+        b
     }
 }

@@ -4,7 +4,11 @@
 use rayon::prelude::*;
 use rootforge_common::{Content, FileData, Inode, Kind, Report, Result, Sink};
 
-use crate::disk::{self, FIRST_INO, JOURNAL_INO, crc32c, put16, put32};
+use rootforge_common::bytes::RecordWriter;
+
+use crate::disk::{FIRST_INO, JOURNAL_INO, crc32c, lo16, lo32};
+use crate::raw::Record;
+use crate::raw::superblock::{GroupDesc, SuperBlock};
 use crate::layout::Geometry;
 use crate::{Size, xattr};
 
@@ -96,27 +100,32 @@ impl Plan<'_> {
 
         // Group descriptors.
         let csum = self.csum_seed;
-        let mut gdt = vec![0u8; geo.gdt_blocks as usize * bs];
+        let mut gdt = RecordWriter::with_capacity(geo.gdt_blocks as usize * bs);
         for g in 0..groups {
-            let d = &mut gdt[g * disk::DESC_SIZE..(g + 1) * disk::DESC_SIZE];
             let [bb, ib, it] = geo.meta[g];
-            put32(d, 0, bb as u32);
-            put32(d, 4, ib as u32);
-            put32(d, 8, it as u32);
-            put16(d, 0xC, free_blocks[g] as u16);
-            put16(d, 0xE, free_inodes[g] as u16);
-            put16(d, 0x10, used_dirs[g] as u16);
+            let mut d = GroupDesc {
+                bg_block_bitmap_lo: lo32(bb),
+                bg_inode_bitmap_lo: lo32(ib),
+                bg_inode_table_lo: lo32(it),
+                bg_free_blocks_count_lo: per_group(u64::from(free_blocks[g])),
+                bg_free_inodes_count_lo: per_group(u64::from(free_inodes[g])),
+                bg_used_dirs_count_lo: per_group(u64::from(used_dirs[g])),
+                ..GroupDesc::default()
+            };
             if let Some(seed) = csum {
-                put16(d, 0x12, 4); // inode table zeroed
+                d.bg_flags = BG_INODE_ZEROED;
                 let bcrc = crc32c(seed, &block_bitmaps[g][..(geo.bpg / 8) as usize]);
                 let icrc = crc32c(seed, &inode_bitmaps[g][..(ipg / 8) as usize]);
-                put16(d, 0x18, bcrc as u16);
-                put16(d, 0x1A, icrc as u16);
-                put16(d, 0x1C, (ipg - top_ino[g]) as u16);
-                let crc = crc32c(crc32c(seed, &(g as u32).to_le_bytes()), d);
-                put16(d, 0x1E, crc as u16);
+                d.bg_block_bitmap_csum_lo = lo16(bcrc);
+                d.bg_inode_bitmap_csum_lo = lo16(icrc);
+                d.bg_itable_unused_lo = per_group(ipg - top_ino[g]);
+                let crc = crc32c(crc32c(seed, &(g as u32).to_le_bytes()), &d.to_bytes());
+                d.bg_checksum = lo16(crc);
             }
+            d.encode(&mut gdt);
         }
+        let mut gdt = gdt.into_bytes();
+        gdt.resize(geo.gdt_blocks as usize * bs, 0);
         let total_free_blocks: u64 = free_blocks.iter().map(|&f| u64::from(f)).sum();
         let total_free_inodes: u64 = free_inodes.iter().map(|&f| u64::from(f)).sum();
         let journal_iblock = self
@@ -138,7 +147,7 @@ impl Plan<'_> {
             if geo.has_backup(g) {
                 let mut b = vec![0u8; bs];
                 let at = if g == 0 && bs > 1024 { 1024 } else { 0 };
-                b[at..at + 1024].copy_from_slice(&self.superblock(&sb_args, g));
+                b[at..at + SuperBlock::SIZE].copy_from_slice(&self.superblock(&sb_args, g));
                 b.extend_from_slice(&gdt);
                 regions.push((geo.start(g), Fill::Own(b)));
             }
@@ -213,6 +222,18 @@ pub(super) struct SbArgs<'a> {
     pub(super) free_blocks: u64,
     pub(super) free_inodes: u64,
     pub(super) journal: Option<([u8; 60], u64)>,
+}
+
+/// `EXT4_BG_INODE_ZEROED`: the group's inode table is zeroed.
+const BG_INODE_ZEROED: u16 = 4;
+
+/// A count of a group's blocks or inodes as 16 bits.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a group holds at most 8 * 4096 blocks and as many inodes"
+)]
+fn per_group(n: u64) -> u16 {
+    n as u16
 }
 
 /// What goes at a block.

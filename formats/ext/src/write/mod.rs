@@ -112,6 +112,13 @@ pub(crate) fn plan<'a>(enc: &'a ExtEncoder, view: &View<'a>) -> Result<Planned<'
     Ok(Planned { plan, geo, placed })
 }
 
+impl Plan<'_> {
+    /// The block size as a length.
+    fn block_len(&self) -> usize {
+        rootforge_common::bytes::usize_from_u32(self.enc.block_size)
+    }
+}
+
 impl ImagePlan for Planned<'_> {
     fn size(&self) -> Option<u64> {
         self.geo.blocks.checked_mul(self.plan.bs)

@@ -1,15 +1,28 @@
 //! Inodes, the superblock and the journal superblock as bytes.
 
-use rootforge_common::{Content, Time};
+use rootforge_common::Content;
+use rootforge_common::Time;
+use rootforge_common::bytes::RecordWriter;
 
 use crate::disk::{
     self, EXTENTS_FL, EXTRA_ISIZE, FIRST_INO, INCOMPAT_EXTENTS, INDEX_FL, JOURNAL_INO, LINK_MAX,
     RO_COMPAT_DIR_NLINK, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, RO_COMPAT_METADATA_CSUM,
-    crc32c, put16, put32,
+    crc32c, hi16, hi32, lo16, lo32,
 };
+use crate::raw::Record;
+use crate::raw::inode::{Ext4Inode, Ext4InodeExtra};
+use crate::raw::journal::{JBD2_MAGIC_NUMBER, JBD2_SUPERBLOCK_V2, JournalSuperblock};
+use crate::raw::superblock::SuperBlock;
 
 use super::emit::SbArgs;
 use super::{Node, Placed, Plan, Prepared, Src};
+
+/// `s_default_mount_opts`: `user_xattr` and `acl`.
+const DEFAULT_MOUNT_OPTS: u32 = 0x0C;
+/// `s_flags`: directory hashes use signed chars.
+const FLAGS_SIGNED_HASH: u32 = 0x1;
+/// `s_log_groups_per_flex`: 16 groups per flex group.
+const LOG_GROUPS_PER_FLEX: u8 = 4;
 
 impl Plan<'_> {
     pub(super) fn render_inode(
@@ -21,7 +34,6 @@ impl Plan<'_> {
     ) -> Vec<u8> {
         let isz = usize::from(self.enc.inode_size());
         let f = &self.enc.features;
-        let mut b = vec![0u8; isz];
         let (mode, uid, gid, mtime, size) = match n.src {
             Src::Journal => (
                 0o100600,
@@ -47,31 +59,36 @@ impl Plan<'_> {
                 (i.mode(), i.meta.uid, i.meta.gid, i.meta.mtime, size)
             }
         };
-        let extra = isz > 128;
+        let extra = isz > Ext4Inode::SIZE;
         let (t, t_extra) = encode_time(mtime, extra);
-        put16(&mut b, 0, mode as u16);
-        put16(&mut b, 2, uid as u16);
-        put32(&mut b, 4, size as u32);
-        put32(&mut b, 8, t);
-        put32(&mut b, 0xC, t);
-        put32(&mut b, 0x10, t);
-        put16(&mut b, 0x18, gid as u16);
         let is_dir = mode & 0o170000 == 0o040000;
         let links = if is_dir && n.links > LINK_MAX && f.has_ro_compat(RO_COMPAT_DIR_NLINK) {
             1
         } else {
             n.links.min(LINK_MAX)
         };
-        put16(&mut b, 0x1A, links as u16);
         let blocks: u64 = pl.runs.iter().map(|r| r.len).sum::<u64>()
             + pl.mapped.meta.len() as u64
             + u64::from(pl.xattr_block.is_some());
         let sectors = blocks * (self.bs / 512);
-        put32(&mut b, 0x1C, sectors as u32);
+        let mut i = Ext4Inode {
+            i_mode: lo16(mode),
+            i_uid: lo16(uid),
+            i_size_lo: lo32(size),
+            i_atime: t,
+            i_ctime: t,
+            i_mtime: t,
+            i_gid: lo16(gid),
+            i_links_count: lo16(links),
+            i_blocks_lo: lo32(sectors),
+            i_size_high: hi32(size),
+            l_i_uid_high: hi16(uid),
+            l_i_gid_high: hi16(gid),
+            ..Ext4Inode::default()
+        };
         if f.has_ro_compat(RO_COMPAT_HUGE_FILE) {
-            put16(&mut b, 0x74, (sectors >> 32) as u16);
+            i.l_i_blocks_high = lo16(hi32(sectors));
         }
-        let mut flags = 0;
         let has_map = match n.src {
             Src::Journal | Src::LostFound => true,
             Src::Tree(i) => match &i.content {
@@ -82,131 +99,159 @@ impl Plan<'_> {
         };
         if has_map {
             if f.has_incompat(INCOMPAT_EXTENTS) {
-                flags |= EXTENTS_FL;
+                i.i_flags |= EXTENTS_FL;
             }
-            b[0x28..0x28 + 60].copy_from_slice(&pl.mapped.i_block);
-        } else if let Src::Tree(i) = n.src {
-            match &i.content {
-                Content::Symlink(t) => b[0x28..0x28 + t.len()].copy_from_slice(t),
+            i.i_block = pl.mapped.i_block;
+        } else if let Src::Tree(inode) = n.src {
+            match &inode.content {
+                Content::Symlink(t) => i.i_block[..t.len()].copy_from_slice(t),
                 Content::CharDev { major, minor } | Content::BlockDev { major, minor } => {
+                    // The old encoding in the first word, the new one in
+                    // the second.
                     if *major < 256 && *minor < 256 {
-                        put32(&mut b, 0x28, (major << 8) | minor);
+                        i.i_block[..4].copy_from_slice(&((major << 8) | minor).to_le_bytes());
                     } else {
                         let dev = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
-                        put32(&mut b, 0x2C, dev);
+                        i.i_block[4..8].copy_from_slice(&dev.to_le_bytes());
                     }
                 }
                 _ => {}
             }
         }
         if pr.htree {
-            flags |= INDEX_FL;
+            i.i_flags |= INDEX_FL;
         }
-        put32(&mut b, 0x20, flags);
         if let Some(x) = pl.xattr_block {
-            put32(&mut b, 0x68, x as u32);
+            i.i_file_acl_lo = lo32(x);
         }
-        put32(&mut b, 0x6C, (size >> 32) as u32);
-        put16(&mut b, 0x78, (uid >> 16) as u16);
-        put16(&mut b, 0x7A, (gid >> 16) as u16);
-        if extra {
-            put16(&mut b, 0x80, EXTRA_ISIZE);
-            put32(&mut b, 0x84, t_extra);
-            put32(&mut b, 0x88, t_extra);
-            put32(&mut b, 0x8C, t_extra);
-            put32(&mut b, 0x90, t);
-            put32(&mut b, 0x94, t_extra);
-            let at = 128 + usize::from(EXTRA_ISIZE);
-            b[at..at + pr.xattr_area.len()].copy_from_slice(&pr.xattr_area);
-        }
-        if let Some(seed) = self.inode_seed(n.ino) {
-            let crc = crc32c(seed, &b);
-            put16(&mut b, 0x7C, crc as u16);
-            if extra {
-                put16(&mut b, 0x82, (crc >> 16) as u16);
+        let mut x = extra.then(|| Ext4InodeExtra {
+            i_extra_isize: EXTRA_ISIZE,
+            i_ctime_extra: t_extra,
+            i_mtime_extra: t_extra,
+            i_atime_extra: t_extra,
+            i_crtime: t,
+            i_crtime_extra: t_extra,
+            ..Ext4InodeExtra::default()
+        });
+        // The in-inode xattrs follow the extra fields.
+        let encode = |i: &Ext4Inode, x: Option<&Ext4InodeExtra>| {
+            let mut w = RecordWriter::with_capacity(isz);
+            i.encode(&mut w);
+            if let Some(x) = x {
+                x.encode(&mut w);
+                w.bytes(&pr.xattr_area);
             }
+            let mut b = w.into_bytes();
+            b.resize(isz, 0);
+            b
+        };
+        let b = encode(&i, x.as_ref());
+        let Some(seed) = self.inode_seed(n.ino) else {
+            return b;
+        };
+        // The checksum covers the inode with its checksum fields zero.
+        let crc = crc32c(seed, &b);
+        i.l_i_checksum_lo = lo16(crc);
+        if let Some(x) = &mut x {
+            x.i_checksum_hi = hi16(crc);
         }
-        b
+        encode(&i, x.as_ref())
     }
 
-    pub(super) fn superblock(&self, a: &SbArgs<'_>, group: u64) -> [u8; 1024] {
+    pub(super) fn superblock(&self, a: &SbArgs<'_>, group: u64) -> Vec<u8> {
         let geo = a.geo;
         let f = &self.enc.features;
-        let mut s = [0u8; 1024];
         let reserved = geo.blocks * u64::from(self.enc.reserved_percent) / 100;
-        put32(&mut s, 0, geo.inodes() as u32);
-        put32(&mut s, 4, geo.blocks as u32);
-        put32(&mut s, 8, reserved as u32);
-        put32(&mut s, 0xC, a.free_blocks as u32);
-        put32(&mut s, 0x10, a.free_inodes as u32);
-        put32(&mut s, 0x14, geo.first_data_block as u32);
         let log = (self.bs / 1024).trailing_zeros();
-        put32(&mut s, 0x18, log);
-        put32(&mut s, 0x1C, log);
-        put32(&mut s, 0x20, geo.bpg as u32);
-        put32(&mut s, 0x24, geo.bpg as u32);
-        put32(&mut s, 0x28, geo.ipg);
-        put32(&mut s, 0x30, self.fs_time);
-        put16(&mut s, 0x36, 0xFFFF);
-        put16(&mut s, 0x38, disk::SUPER_MAGIC);
-        put16(&mut s, 0x3A, 1); // clean
-        put16(&mut s, 0x3C, 1); // continue on errors
-        put32(&mut s, 0x40, self.fs_time);
-        put32(&mut s, 0x4C, 1); // dynamic revision
-        put32(&mut s, 0x54, FIRST_INO);
-        put16(&mut s, 0x58, self.enc.inode_size());
-        put16(&mut s, 0x5A, group as u16);
         let mut ro = f.ro_compat;
         if self.large_file {
             ro |= RO_COMPAT_LARGE_FILE;
         }
-        put32(&mut s, 0x5C, f.compat);
-        put32(&mut s, 0x60, f.incompat & !disk::INCOMPAT_64BIT);
-        put32(&mut s, 0x64, ro);
-        s[0x68..0x78].copy_from_slice(&self.uuid);
+        let mut s_volume_name = [0u8; 16];
         let label = self.enc.label.as_bytes();
-        s[0x78..0x78 + label.len()].copy_from_slice(label);
+        s_volume_name[..label.len()].copy_from_slice(label);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "s_block_group_nr holds the group number's low 16 bits"
+        )]
+        let s_block_group_nr = group as u16;
+        let mut sb = SuperBlock {
+            s_inodes_count: lo32(geo.inodes()),
+            s_blocks_count_lo: lo32(geo.blocks),
+            s_r_blocks_count_lo: lo32(reserved),
+            s_free_blocks_count_lo: lo32(a.free_blocks),
+            s_free_inodes_count: lo32(a.free_inodes),
+            s_first_data_block: lo32(geo.first_data_block),
+            s_log_block_size: log,
+            s_log_cluster_size: log,
+            s_blocks_per_group: lo32(geo.bpg),
+            s_clusters_per_group: lo32(geo.bpg),
+            s_inodes_per_group: geo.ipg,
+            s_wtime: self.fs_time,
+            // Never checked by mount count.
+            s_max_mnt_count: 0xFFFF,
+            s_magic: disk::SUPER_MAGIC,
+            // Clean; continue on errors.
+            s_state: 1,
+            s_errors: 1,
+            s_lastcheck: self.fs_time,
+            // Dynamic revision.
+            s_rev_level: 1,
+            s_first_ino: FIRST_INO,
+            s_inode_size: self.enc.inode_size(),
+            s_block_group_nr,
+            s_feature_compat: f.compat,
+            s_feature_incompat: f.incompat & !disk::INCOMPAT_64BIT,
+            s_feature_ro_compat: ro,
+            s_uuid: self.uuid,
+            s_volume_name,
+            s_hash_seed: self.hash_seed,
+            s_def_hash_version: disk::DX_HASH_HALF_MD4,
+            s_default_mount_opts: DEFAULT_MOUNT_OPTS,
+            s_mkfs_time: self.fs_time,
+            s_flags: FLAGS_SIGNED_HASH,
+            ..SuperBlock::default()
+        };
         if let Some((iblock, size)) = a.journal {
-            put32(&mut s, 0xE0, JOURNAL_INO);
-            s[0xFD] = 1; // s_jnl_blocks holds a copy of i_block
-            s[0x10C..0x10C + 60].copy_from_slice(&iblock);
-            put32(&mut s, 0x10C + 60, (size >> 32) as u32);
-            put32(&mut s, 0x10C + 64, size as u32);
+            sb.s_journal_inum = JOURNAL_INO;
+            // s_jnl_blocks holds a copy of i_block, then the size.
+            sb.s_jnl_backup_type = 1;
+            for (w, b) in sb.s_jnl_blocks.iter_mut().zip(iblock.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            sb.s_jnl_blocks[15] = hi32(size);
+            sb.s_jnl_blocks[16] = lo32(size);
         }
-        for (i, w) in self.hash_seed.iter().enumerate() {
-            put32(&mut s, 0xEC + 4 * i, *w);
-        }
-        s[0xFC] = 1; // half_md4
-        put32(&mut s, 0x100, 0x0C); // user_xattr, acl
-        put32(&mut s, 0x108, self.fs_time);
         if self.enc.inode_size() > 128 {
-            put16(&mut s, 0x15C, EXTRA_ISIZE);
-            put16(&mut s, 0x15E, EXTRA_ISIZE);
+            sb.s_min_extra_isize = EXTRA_ISIZE;
+            sb.s_want_extra_isize = EXTRA_ISIZE;
         }
-        put32(&mut s, 0x160, 0x1); // directory hashes use signed chars
         if f.has_incompat(disk::INCOMPAT_FLEX_BG) {
-            s[0x174] = 4; // 16 groups per flex group
+            sb.s_log_groups_per_flex = LOG_GROUPS_PER_FLEX;
         }
         if f.has_ro_compat(RO_COMPAT_METADATA_CSUM) {
-            s[0x175] = 1; // crc32c
-            let crc = crc32c(!0, &s[..0x3FC]);
-            put32(&mut s, 0x3FC, crc);
+            // crc32c.
+            sb.s_checksum_type = 1;
+            sb.s_checksum = crc32c(!0, &sb.to_bytes()[..SuperBlock::CHECKSUMMED]);
         }
-        s
+        sb.to_bytes()
     }
 
     /// A clean, empty jbd2 (version 2) superblock, big-endian.
     pub(super) fn journal_super(&self, len: u64) -> Vec<u8> {
-        let mut j = vec![0u8; self.bs as usize];
-        let mut be = |at: usize, v: u32| j[at..at + 4].copy_from_slice(&v.to_be_bytes());
-        be(0, 0xC03B_3998);
-        be(4, 4);
-        be(0xC, self.bs as u32);
-        be(0x10, len as u32);
-        be(0x14, 1);
-        be(0x18, 1);
-        be(0x40, 1);
-        j[0x30..0x40].copy_from_slice(&self.uuid);
+        let mut j = JournalSuperblock {
+            h_magic: JBD2_MAGIC_NUMBER,
+            h_blocktype: JBD2_SUPERBLOCK_V2,
+            s_blocksize: self.enc.block_size,
+            s_maxlen: lo32(len),
+            s_first: 1,
+            s_sequence: 1,
+            s_uuid: self.uuid,
+            s_nr_users: 1,
+            ..JournalSuperblock::default()
+        }
+        .to_bytes();
+        j.resize(self.block_len(), 0);
         j
     }
 }
