@@ -33,7 +33,7 @@ fn blockmap_max_blocks(bs: u64) -> u64 {
 }
 
 /// Rejects, before any byte is written, every entry the image cannot hold.
-pub fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
+pub(crate) fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
     let bs = u64::from(enc.block_size);
     let extents = enc.features.has_incompat(disk::INCOMPAT_EXTENTS);
     let max_blocks = if extents {
@@ -125,12 +125,12 @@ pub fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
 }
 
 /// Bytes for xattrs in an inode's spare area, after the magic.
-pub fn xattr_room(inode_size: u16) -> usize {
+pub(crate) fn xattr_room(inode_size: u16) -> usize {
     usize::from(inode_size).saturating_sub(128 + usize::from(disk::EXTRA_ISIZE) + 4)
 }
 
 /// An inode's xattrs, split between its spare area and a block.
-pub fn xattrs_of(
+pub(crate) fn xattrs_of(
     enc: &ExtEncoder,
     inode: &rootforge_common::Inode,
     path: &[u8],
@@ -158,7 +158,7 @@ pub fn xattrs_of(
 
 /// Where the groups and their metadata lie.
 #[derive(Debug, Clone)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     pub blocks: u64,
     pub first_data_block: u64,
     pub bpg: u64,
@@ -175,7 +175,7 @@ pub struct Geometry {
 
 /// The geometry does not fit: try again with at least this many blocks.
 #[derive(Debug)]
-pub struct NeedBlocks(pub u64);
+pub(crate) struct NeedBlocks(pub u64);
 
 fn is_power_of(mut n: u64, base: u64) -> bool {
     while n % base == 0 && n > 1 {
@@ -188,7 +188,7 @@ impl Geometry {
     /// Lays out `blocks` blocks holding at least `inodes` inodes. With
     /// `shrink`, a last group too small for its metadata is dropped (a fixed
     /// size image); otherwise the caller is told to grow.
-    pub fn new(
+    pub(crate) fn new(
         enc: &ExtEncoder,
         mut blocks: u64,
         inodes: u64,
@@ -244,20 +244,20 @@ impl Geometry {
         }
     }
 
-    pub fn start(&self, g: u64) -> u64 {
+    pub(crate) fn start(&self, g: u64) -> u64 {
         self.first_data_block + g * self.bpg
     }
 
-    pub fn group_len(&self, g: u64) -> u64 {
+    pub(crate) fn group_len(&self, g: u64) -> u64 {
         (self.blocks - self.start(g)).min(self.bpg)
     }
 
-    pub fn has_backup(&self, g: u64) -> bool {
+    pub(crate) fn has_backup(&self, g: u64) -> bool {
         !self.sparse || g <= 1 || is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
     }
 
     /// Blocks the superblock copy and descriptors take at a group's start.
-    pub fn backup_len(&self, g: u64) -> u64 {
+    pub(crate) fn backup_len(&self, g: u64) -> u64 {
         if self.has_backup(g) {
             1 + self.gdt_blocks
         } else {
@@ -314,7 +314,7 @@ impl Geometry {
     }
 
     /// Every block range the metadata occupies, sorted.
-    pub fn used_ranges(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn used_ranges(&self) -> Vec<(u64, u64)> {
         let mut r = Vec::new();
         for g in 0..self.groups {
             let bl = self.backup_len(g);
@@ -331,14 +331,14 @@ impl Geometry {
     }
 
     /// The inode count.
-    pub fn inodes(&self) -> u64 {
+    pub(crate) fn inodes(&self) -> u64 {
         self.groups * u64::from(self.ipg)
     }
 }
 
 /// Hands out free blocks with one forward cursor.
 #[derive(Debug)]
-pub struct Alloc {
+pub(crate) struct Alloc {
     free: Vec<(u64, u64)>,
     idx: usize,
     /// Blocks asked for beyond the end of the filesystem.
@@ -346,7 +346,7 @@ pub struct Alloc {
 }
 
 impl Alloc {
-    pub fn new(geo: &Geometry) -> Alloc {
+    pub(crate) fn new(geo: &Geometry) -> Alloc {
         let mut free = Vec::new();
         let mut pos = geo.first_data_block;
         for (s, l) in geo.used_ranges() {
@@ -366,7 +366,7 @@ impl Alloc {
     }
 
     /// `n` blocks as contiguous pieces appended to `out`.
-    pub fn take(&mut self, mut n: u64, out: &mut Vec<(u64, u64)>) {
+    pub(crate) fn take(&mut self, mut n: u64, out: &mut Vec<(u64, u64)>) {
         while n > 0 {
             let Some(run) = self.free.get_mut(self.idx) else {
                 self.short += n;
@@ -388,14 +388,14 @@ impl Alloc {
         }
     }
 
-    pub fn one(&mut self) -> u64 {
+    pub(crate) fn one(&mut self) -> u64 {
         let mut v = Vec::with_capacity(1);
         self.take(1, &mut v);
         v[0].0
     }
 
     /// Free blocks left.
-    pub fn free(&self) -> u64 {
+    pub(crate) fn free(&self) -> u64 {
         self.free[self.idx.min(self.free.len())..]
             .iter()
             .map(|r| r.1)
@@ -405,7 +405,7 @@ impl Alloc {
 
 /// One mapped run: `len` logical blocks from `lblk` at physical `pblk`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
+pub(crate) struct Run {
     pub lblk: u64,
     pub pblk: u64,
     pub len: u64,
@@ -413,7 +413,7 @@ pub struct Run {
 
 /// The result of mapping an inode's blocks.
 #[derive(Debug)]
-pub struct Mapped {
+pub(crate) struct Mapped {
     pub i_block: [u8; 60],
     /// Extent-tree or indirect blocks, with their contents.
     pub meta: Vec<(u64, Vec<u8>)>,
@@ -421,7 +421,12 @@ pub struct Mapped {
 
 /// Builds an extent tree for `runs` (sorted, non-overlapping), allocating
 /// index and leaf blocks as needed.
-pub fn extent_tree(runs: &[Run], bs: usize, alloc: &mut Alloc, csum_seed: Option<u32>) -> Mapped {
+pub(crate) fn extent_tree(
+    runs: &[Run],
+    bs: usize,
+    alloc: &mut Alloc,
+    csum_seed: Option<u32>,
+) -> Mapped {
     // Leaf entries: (first logical block, the entry's bytes).
     let mut level: Vec<(u32, Vec<u8>)> = Vec::new();
     for r in runs {
@@ -505,7 +510,7 @@ type Indirect = (IndirectKey, u64, Vec<u32>);
 
 /// Builds the classic block map: 12 direct pointers, then single, double
 /// and triple indirect blocks, allocated as first needed.
-pub fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
+pub(crate) fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
     let p = (bs / 4) as u64;
     let mut i_block = [0u32; 15];
     // Indirect blocks by their path from the inode: (slot, i, j).

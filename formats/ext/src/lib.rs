@@ -7,6 +7,9 @@
 //! order. Everything is a pure function of the tree and the options, so the
 //! bytes do not depend on the thread count.
 
+// The crate's own guard rails (the workspace lints apply as well).
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod disk;
 mod hash;
 mod layout;

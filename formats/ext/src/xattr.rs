@@ -21,7 +21,7 @@ const PREFIXES: &[(u8, &[u8])] = &[
 
 /// One attribute as ext stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub index: u8,
     pub name: Vec<u8>,
     pub value: Vec<u8>,
@@ -29,11 +29,11 @@ pub struct Entry {
 
 impl Entry {
     /// Header plus padded name.
-    pub fn entry_len(&self) -> usize {
+    pub(crate) fn entry_len(&self) -> usize {
         pad4(XattrEntry::SIZE + self.name.len())
     }
 
-    pub fn value_len(&self) -> usize {
+    pub(crate) fn value_len(&self) -> usize {
         pad4(self.value.len())
     }
 
@@ -49,13 +49,13 @@ impl Entry {
 
 /// Why an attribute cannot be stored.
 #[derive(Debug)]
-pub enum XattrError {
+pub(crate) enum XattrError {
     NameTooLong(usize),
     BadAcl,
 }
 
 /// Converts a full attribute name and value to the on-disk entry.
-pub fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
+pub(crate) fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
     let acl = |index| {
         Ok(Entry {
             index,
@@ -86,7 +86,7 @@ pub fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
 
 /// The full name and the VFS value of an on-disk entry, or `None` if it
 /// cannot be decoded.
-pub fn decode(index: u8, name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn decode(index: u8, name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     match index {
         2 => Some((ACL_ACCESS.to_vec(), acl_from_disk(value)?)),
         3 => Some((ACL_DEFAULT.to_vec(), acl_from_disk(value)?)),
@@ -152,7 +152,7 @@ fn acl_from_disk(value: &[u8]) -> Option<Vec<u8>> {
 /// spare area (`room` bytes after the magic) and a block. Returns the
 /// in-inode area (magic included, `room + 4` bytes, or empty) and the block
 /// entries.
-pub fn place(mut entries: Vec<Entry>, room: usize) -> (Vec<u8>, Vec<Entry>) {
+pub(crate) fn place(mut entries: Vec<Entry>, room: usize) -> (Vec<u8>, Vec<Entry>) {
     entries.sort_by(|a, b| a.key().cmp(&b.key()));
     let mut used = 4; // the terminating zero word
     let mut split = 0;
@@ -212,7 +212,7 @@ fn fill(buf: &mut [u8], entries: &[Entry], first: usize) -> Vec<u32> {
 
 /// Bytes the entries take in a block of any size (header, entries,
 /// terminator, values).
-pub fn block_need(entries: &[Entry]) -> usize {
+pub(crate) fn block_need(entries: &[Entry]) -> usize {
     XattrHeader::SIZE
         + 4
         + entries
@@ -222,7 +222,12 @@ pub fn block_need(entries: &[Entry]) -> usize {
 }
 
 /// An xattr block at `blocknr`, checksummed when `csum_seed` is given.
-pub fn render_block(entries: &[Entry], bs: usize, blocknr: u64, csum_seed: Option<u32>) -> Vec<u8> {
+pub(crate) fn render_block(
+    entries: &[Entry],
+    bs: usize,
+    blocknr: u64,
+    csum_seed: Option<u32>,
+) -> Vec<u8> {
     let mut buf = vec![0u8; bs];
     let hashes = fill(&mut buf, entries, XattrHeader::SIZE);
     let mut h = XattrHeader {

@@ -7,9 +7,9 @@ use rootforge_common::{Content, FileData, Inode, Kind, Report, Result, Sink};
 use rootforge_common::bytes::RecordWriter;
 
 use crate::disk::{FIRST_INO, JOURNAL_INO, crc32c, lo16, lo32};
+use crate::layout::Geometry;
 use crate::raw::Record;
 use crate::raw::superblock::{GroupDesc, SuperBlock};
-use crate::layout::Geometry;
 use crate::{Size, xattr};
 
 use super::writer::Writer;
