@@ -92,10 +92,6 @@ pub(crate) const fn lo16(v: u32) -> u16 {
 }
 
 /// The high 16 bits of a 32-bit value.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the high half fits 16 bits"
-)]
 pub(crate) const fn hi16(v: u32) -> u16 {
     (v >> 16) as u16
 }
@@ -108,10 +104,16 @@ pub(crate) const fn lo32(v: u64) -> u32 {
 }
 
 /// The high 32 bits of a 64-bit value (`_hi`, `_high`).
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the high half fits 32 bits"
-)]
 pub(crate) const fn hi32(v: u64) -> u32 {
     (v >> 32) as u32
+}
+
+/// A length or index of a buffer the writer holds in memory (bitmaps,
+/// inode tables, rendered blocks), or of a block inside one.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the buffer is in memory, so its lengths and indexes fit the address space"
+)]
+pub(crate) const fn mem(n: u64) -> usize {
+    n as usize
 }

@@ -65,7 +65,7 @@ fn half_md4_transform(buf: &mut [u32; 4], input: &[u32; 8]) {
 /// sign-extended, padded with a pattern made of the remaining length.
 fn str2hashbuf(msg: &[u8], out: &mut [u32; 8]) {
     // The kernel folds the length into 8 bits here, as we do.
-    let len = msg.len() as u32;
+    let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
     let mut pad = len | (len << 8);
     pad |= pad << 16;
     let mut val = pad;

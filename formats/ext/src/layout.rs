@@ -8,7 +8,7 @@ use rootforge_common::bytes::RecordWriter;
 
 use crate::disk::{
     self, EXTENT_MAX_LEN, LINK_MAX, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER, crc32c, hi32,
-    in_block, lo16, lo32,
+    in_block, lo16, lo32, mem,
 };
 use crate::raw::extent::{Extent, ExtentHeader, ExtentIdx, ExtentTail};
 use crate::raw::superblock::GroupDesc;
@@ -215,6 +215,10 @@ impl Geometry {
                 let groups = inodes.div_ceil(bpg);
                 return Err(NeedBlocks(fdb + groups * bpg));
             }
+            // Below `bpg`, so within 32 bits.
+            let Ok(ipg32) = u32::try_from(ipg) else {
+                return Err(NeedBlocks(fdb + inodes.div_ceil(bpg) * bpg));
+            };
             let itb = ipg * isz / bs;
             let gdt_blocks = (groups * GroupDesc::SIZE as u64).div_ceil(bs);
             let mut geo = Geometry {
@@ -222,7 +226,7 @@ impl Geometry {
                 first_data_block: fdb,
                 bpg,
                 groups,
-                ipg: ipg as u32,
+                ipg: ipg32,
                 itb,
                 gdt_blocks,
                 sparse,
@@ -287,13 +291,13 @@ impl Geometry {
     /// Packs bitmaps and inode tables at the start of each flex group (of
     /// each group without flex_bg).
     fn place_metadata(&mut self) -> Result<(), NeedBlocks> {
-        let mut meta = vec![[0u64; 3]; self.groups as usize];
+        let mut meta = vec![[0u64; 3]; mem(self.groups)];
         let mut unit = 0;
         while unit < self.groups {
             let end = (unit + self.flex).min(self.groups);
             let mut cur = self.start(unit) + self.backup_len(unit);
             for (kind, len) in [(0, 1), (1, 1), (2, self.itb)] {
-                for m in &mut meta[unit as usize..end as usize] {
+                for m in &mut meta[mem(unit)..mem(end)] {
                     let p = self.skip_backups(cur, len);
                     m[kind] = p;
                     cur = p + len;
@@ -321,7 +325,7 @@ impl Geometry {
             if bl > 0 {
                 r.push((self.start(g), bl));
             }
-            let [bb, ib, it] = self.meta[g as usize];
+            let [bb, ib, it] = self.meta[mem(g)];
             r.push((bb, 1));
             r.push((ib, 1));
             r.push((it, self.itb));
@@ -526,38 +530,38 @@ pub(crate) fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
         for k in 0..r.len {
             let l = r.lblk + k;
             // Physical blocks fit 32 bits without 64bit (checked).
-            let phys = (r.pblk + k) as u32;
+            let phys = lo32(r.pblk + k);
             if l < 12 {
-                i_block[l as usize] = phys;
+                i_block[mem(l)] = phys;
                 continue;
             }
             let l = l - 12;
             if l < p {
                 let a = find((12, 0, 0), &mut blocks);
-                i_block[12] = blocks[a].1 as u32;
-                blocks[a].2[l as usize] = phys;
+                i_block[12] = lo32(blocks[a].1);
+                blocks[a].2[mem(l)] = phys;
                 continue;
             }
             let l = l - p;
             if l < p * p {
                 let top = find((13, 0, 0), &mut blocks);
-                i_block[13] = blocks[top].1 as u32;
+                i_block[13] = lo32(blocks[top].1);
                 let leaf = find((13, 1 + l / p, 0), &mut blocks);
-                let leaf_blk = blocks[leaf].1 as u32;
-                blocks[top].2[(l / p) as usize] = leaf_blk;
-                blocks[leaf].2[(l % p) as usize] = phys;
+                let leaf_blk = lo32(blocks[leaf].1);
+                blocks[top].2[mem(l / p)] = leaf_blk;
+                blocks[leaf].2[mem(l % p)] = phys;
                 continue;
             }
             let l = l - p * p;
             let top = find((14, 0, 0), &mut blocks);
-            i_block[14] = blocks[top].1 as u32;
+            i_block[14] = lo32(blocks[top].1);
             let mid = find((14, 1 + l / (p * p), 0), &mut blocks);
-            let mid_blk = blocks[mid].1 as u32;
-            blocks[top].2[(l / (p * p)) as usize] = mid_blk;
+            let mid_blk = lo32(blocks[mid].1);
+            blocks[top].2[mem(l / (p * p))] = mid_blk;
             let leaf = find((14, 1 + l / (p * p), 1 + (l / p) % p), &mut blocks);
-            let leaf_blk = blocks[leaf].1 as u32;
-            blocks[mid].2[((l / p) % p) as usize] = leaf_blk;
-            blocks[leaf].2[(l % p) as usize] = phys;
+            let leaf_blk = lo32(blocks[leaf].1);
+            blocks[mid].2[mem((l / p) % p)] = leaf_blk;
+            blocks[leaf].2[mem(l % p)] = phys;
         }
     }
     let mut out = Mapped::default();

@@ -6,7 +6,7 @@ use rootforge_common::{Content, FileData, Inode, Kind, Report, Result, Sink};
 
 use rootforge_common::bytes::RecordWriter;
 
-use crate::disk::{FIRST_INO, JOURNAL_INO, crc32c, lo16, lo32};
+use crate::disk::{FIRST_INO, JOURNAL_INO, crc32c, lo16, lo32, mem};
 use crate::layout::Geometry;
 use crate::raw::Record;
 use crate::raw::superblock::{GroupDesc, SuperBlock};
@@ -22,10 +22,10 @@ impl Plan<'_> {
         placed: &[Placed],
         out: &mut dyn Sink,
     ) -> Result<Report> {
-        let bs = self.bs as usize;
+        let bs = self.block_len();
         let isz = usize::from(self.enc.inode_size());
         let ipg = u64::from(geo.ipg);
-        let groups = geo.groups as usize;
+        let groups = mem(geo.groups);
 
         // Inodes, rendered in parallel, then gathered per group.
         let journal_len = journal_blocks(geo.blocks);
@@ -41,8 +41,8 @@ impl Plan<'_> {
         let mut top_ino = vec![0u64; groups];
         for ((ino, buf), n) in rendered.iter().zip(&self.nodes) {
             let idx = u64::from(*ino - 1);
-            let g = (idx / ipg) as usize;
-            let local = (idx % ipg) as usize;
+            let g = mem(idx / ipg);
+            let local = mem(idx % ipg);
             let t = &mut tables[g];
             if t.len() < (local + 1) * isz {
                 t.resize((local + 1) * isz, 0);
@@ -62,7 +62,7 @@ impl Plan<'_> {
         top_ino[0] = top_ino[0].max(u64::from(FIRST_INO - 1));
 
         // Block usage, then each group's slice of it.
-        let mut bitmap = vec![0u8; (geo.blocks as usize).div_ceil(8)];
+        let mut bitmap = vec![0u8; mem(geo.blocks).div_ceil(8)];
         mark(&mut bitmap, 0, geo.first_data_block);
         for (s, l) in geo.used_ranges() {
             mark(&mut bitmap, s, l);
@@ -82,12 +82,12 @@ impl Plan<'_> {
         let mut block_bitmaps = vec![vec![0u8; bs]; groups];
         for g in 0..geo.groups {
             let len = geo.group_len(g);
-            let bm = &mut block_bitmaps[g as usize];
+            let bm = &mut block_bitmaps[mem(g)];
             copy_bits(&bitmap, geo.start(g), len, bm);
             let used: u32 = bm.iter().map(|b| b.count_ones()).sum();
             // Bits past the end of the filesystem are set.
             mark(bm, len, geo.bpg - len);
-            free_blocks[g as usize] = len as u32 - used;
+            free_blocks[mem(g)] = lo32(len) - used;
         }
         let mut inode_bitmaps = vec![vec![0u8; bs]; groups];
         let mut free_inodes = vec![0u32; groups];
@@ -95,12 +95,12 @@ impl Plan<'_> {
             let bm = &mut inode_bitmaps[g];
             mark(bm, 0, top_ino[g]);
             mark(bm, ipg, (bs * 8) as u64 - ipg);
-            free_inodes[g] = (ipg - top_ino[g]) as u32;
+            free_inodes[g] = lo32(ipg - top_ino[g]);
         }
 
         // Group descriptors.
         let csum = self.csum_seed;
-        let mut gdt = RecordWriter::with_capacity(geo.gdt_blocks as usize * bs);
+        let mut gdt = RecordWriter::with_capacity(mem(geo.gdt_blocks) * bs);
         for g in 0..groups {
             let [bb, ib, it] = geo.meta[g];
             let mut d = GroupDesc {
@@ -119,13 +119,13 @@ impl Plan<'_> {
                 d.bg_block_bitmap_csum_lo = lo16(bcrc);
                 d.bg_inode_bitmap_csum_lo = lo16(icrc);
                 d.bg_itable_unused_lo = per_group(ipg - top_ino[g]);
-                let crc = crc32c(crc32c(seed, &(g as u32).to_le_bytes()), &d.to_bytes());
+                let crc = crc32c(crc32c(seed, &lo32(g as u64).to_le_bytes()), &d.to_bytes());
                 d.bg_checksum = lo16(crc);
             }
             d.encode(&mut gdt);
         }
         let mut gdt = gdt.into_bytes();
-        gdt.resize(geo.gdt_blocks as usize * bs, 0);
+        gdt.resize(mem(geo.gdt_blocks) * bs, 0);
         let total_free_blocks: u64 = free_blocks.iter().map(|&f| u64::from(f)).sum();
         let total_free_inodes: u64 = free_inodes.iter().map(|&f| u64::from(f)).sum();
         let journal_iblock = self
@@ -151,11 +151,11 @@ impl Plan<'_> {
                 b.extend_from_slice(&gdt);
                 regions.push((geo.start(g), Fill::Own(b)));
             }
-            let [bb, ib, it] = geo.meta[g as usize];
-            regions.push((bb, Fill::Mem(&block_bitmaps[g as usize])));
-            regions.push((ib, Fill::Mem(&inode_bitmaps[g as usize])));
-            if !tables[g as usize].is_empty() {
-                regions.push((it, Fill::Mem(&tables[g as usize])));
+            let [bb, ib, it] = geo.meta[mem(g)];
+            regions.push((bb, Fill::Mem(&block_bitmaps[mem(g)])));
+            regions.push((ib, Fill::Mem(&inode_bitmaps[mem(g)])));
+            if !tables[mem(g)].is_empty() {
+                regions.push((it, Fill::Mem(&tables[mem(g)])));
             }
         }
         for ((n, pl), pr) in self.nodes.iter().zip(placed).zip(&self.prepared) {
@@ -174,8 +174,8 @@ impl Plan<'_> {
                         ..
                     }) => Fill::Data(d, r.lblk * self.bs, r.len * self.bs),
                     _ => {
-                        let s = (r.lblk * self.bs) as usize;
-                        Fill::Mem(&pr.blocks[s..s + (r.len * self.bs) as usize])
+                        let s = mem(r.lblk * self.bs);
+                        Fill::Mem(&pr.blocks[s..s + mem(r.len * self.bs)])
                     }
                 };
                 regions.push((r.pblk, fill));
@@ -253,7 +253,7 @@ fn mark(bits: &mut [u8], start: u64, len: u64) {
         b += 1;
     }
     let whole = (end - b) / 8;
-    bits[(b / 8) as usize..(b / 8 + whole) as usize].fill(0xff);
+    bits[mem(b / 8)..mem(b / 8 + whole)].fill(0xff);
     b += whole * 8;
     while b < end {
         bits[(b / 8) as usize] |= 1 << (b % 8);
@@ -265,7 +265,7 @@ fn mark(bits: &mut [u8], start: u64, len: u64) {
 fn copy_bits(src: &[u8], start: u64, len: u64, dst: &mut [u8]) {
     let shift = (start % 8) as u32;
     let first = (start / 8) as usize;
-    let bytes = len.div_ceil(8) as usize;
+    let bytes = mem(len.div_ceil(8));
     for (i, d) in dst[..bytes].iter_mut().enumerate() {
         let lo = src.get(first + i).copied().unwrap_or(0);
         let hi = src.get(first + i + 1).copied().unwrap_or(0);

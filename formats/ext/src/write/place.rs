@@ -123,7 +123,7 @@ impl Plan<'_> {
     /// Allocates every inode's blocks in inode order.
     pub(super) fn place(&self, geo: &Geometry) -> (Vec<Placed>, Alloc) {
         let mut alloc = Alloc::new(geo);
-        let bs = self.bs as usize;
+        let bs = self.block_len();
         let extents = self.enc.features.has_incompat(INCOMPAT_EXTENTS);
         let mut placed = Vec::with_capacity(self.nodes.len());
         for (n, p) in self.nodes.iter().zip(&self.prepared) {

@@ -211,7 +211,7 @@ impl<'a> Plan<'a> {
             uuid,
             hash_seed,
             csum_seed,
-            fs_time: fs_time.clamp(0, i64::from(u32::MAX)) as u32,
+            fs_time: u32::try_from(fs_time.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX),
             large_file,
         };
         plan.prepared = plan
@@ -229,7 +229,7 @@ impl<'a> Plan<'a> {
     }
 
     pub(super) fn prepare(&self, n: &Node<'a>, data: Vec<(u64, u64)>) -> Result<Prepared> {
-        let bs = self.bs as usize;
+        let bs = self.block_len();
         let mut p = Prepared::default();
         match n.src {
             // Sized with the filesystem, in `place`.
@@ -288,7 +288,7 @@ fn nonzero_runs(d: &FileData, bs: u64) -> io::Result<(Vec<(u64, u64)>, u32)> {
     };
     let mut scan = |start: u64, bytes: &[u8]| {
         crc = crc32c(crc, bytes);
-        for (i, chunk) in bytes.chunks(bs as usize).enumerate() {
+        for (i, chunk) in bytes.chunks(crate::disk::mem(bs)).enumerate() {
             if chunk.iter().any(|&b| b != 0) {
                 push(start / bs + i as u64);
             }

@@ -257,6 +257,10 @@ impl Plan<'_> {
 }
 
 /// Seconds and the `_extra` word (nanoseconds and two epoch bits).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the seconds field holds the low 32 bits, the epoch bits the rest"
+)]
 fn encode_time(t: Time, extra: bool) -> (u32, u32) {
     if !extra {
         let s = t.sec.clamp(i64::from(i32::MIN), i64::from(i32::MAX));

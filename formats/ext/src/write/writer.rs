@@ -4,6 +4,8 @@ use std::io;
 
 use rootforge_common::{FileData, Sink, write_zeros};
 
+use crate::disk::mem;
+
 /// Buffers small writes and turns gaps into `skip`s.
 pub(super) struct Writer<'a> {
     out: &'a mut dyn Sink,
@@ -45,7 +47,7 @@ impl<'a> Writer<'a> {
     pub(super) fn skip(&mut self, n: u64) -> io::Result<()> {
         if n < 4096 {
             let z = [0u8; 4096];
-            return self.put(&z[..n as usize]);
+            return self.put(&z[..mem(n)]);
         }
         self.flush()?;
         self.out.skip(n)?;
@@ -67,7 +69,7 @@ impl<'a> Writer<'a> {
     pub(super) fn data(&mut self, d: &FileData, off: u64, len: u64) -> io::Result<()> {
         let real = len.min(d.size().saturating_sub(off));
         if let Some(s) = d.as_slice() {
-            let s = &s[off as usize..(off + real) as usize];
+            let s = &s[mem(off)..mem(off + real)];
             self.put(s)?;
         } else {
             let mut at = off;
