@@ -65,7 +65,7 @@ fn half_md4_transform(buf: &mut [u32; 4], input: &[u32; 8]) {
 /// sign-extended, padded with a pattern made of the remaining length.
 fn str2hashbuf(msg: &[u8], out: &mut [u32; 8]) {
     // The kernel folds the length into 8 bits here, as we do.
-    let len = msg.len() as u32;
+    let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
     let mut pad = len | (len << 8);
     pad |= pad << 16;
     let mut val = pad;
@@ -90,7 +90,7 @@ fn str2hashbuf(msg: &[u8], out: &mut [u32; 8]) {
 
 /// The (major, minor) half-MD4 hash of a name, as `DX_HASH_HALF_MD4` with
 /// signed characters.
-pub fn dx_hash(name: &[u8], seed: &[u32; 4]) -> (u32, u32) {
+pub(crate) fn dx_hash(name: &[u8], seed: &[u32; 4]) -> (u32, u32) {
     let mut buf = if seed.iter().any(|&w| w != 0) {
         *seed
     } else {
@@ -116,7 +116,7 @@ pub fn dx_hash(name: &[u8], seed: &[u32; 4]) -> (u32, u32) {
 
 /// The hash of one xattr entry: its name (unsigned bytes) then its value
 /// in little-endian words.
-pub fn xattr_entry_hash(name: &[u8], value: &[u8]) -> u32 {
+pub(crate) fn xattr_entry_hash(name: &[u8], value: &[u8]) -> u32 {
     let mut hash = 0u32;
     for &c in name {
         hash = (hash << 5) ^ (hash >> 27) ^ u32::from(c);
@@ -130,7 +130,7 @@ pub fn xattr_entry_hash(name: &[u8], value: &[u8]) -> u32 {
 }
 
 /// The hash of an xattr block, from its entries' hashes.
-pub fn xattr_block_hash(entry_hashes: impl IntoIterator<Item = u32>) -> u32 {
+pub(crate) fn xattr_block_hash(entry_hashes: impl IntoIterator<Item = u32>) -> u32 {
     let mut hash = 0u32;
     for e in entry_hashes {
         if e == 0 {

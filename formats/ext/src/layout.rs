@@ -4,10 +4,15 @@
 use rootforge_common::{Content, Error, Result, View, display_path};
 
 use crate::ExtEncoder;
+use rootforge_common::bytes::RecordWriter;
+
 use crate::disk::{
-    self, EXTENT_MAGIC, EXTENT_MAX_LEN, LINK_MAX, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER,
-    crc32c, put16, put32,
+    self, EXTENT_MAX_LEN, LINK_MAX, RO_COMPAT_HUGE_FILE, RO_COMPAT_SPARSE_SUPER, crc32c, hi32,
+    in_block, lo16, lo32, mem,
 };
+use crate::raw::extent::{Extent, ExtentHeader, ExtentIdx, ExtentTail};
+use crate::raw::superblock::GroupDesc;
+use crate::raw::{Record, le32s};
 use crate::xattr;
 
 fn limit(enc: &ExtEncoder, path: &[u8], what: &'static str, value: u64, max: u64) -> Error {
@@ -28,7 +33,7 @@ fn blockmap_max_blocks(bs: u64) -> u64 {
 }
 
 /// Rejects, before any byte is written, every entry the image cannot hold.
-pub fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
+pub(crate) fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
     let bs = u64::from(enc.block_size);
     let extents = enc.features.has_incompat(disk::INCOMPAT_EXTENTS);
     let max_blocks = if extents {
@@ -120,12 +125,12 @@ pub fn check_tree(enc: &ExtEncoder, view: &View<'_>) -> Result<()> {
 }
 
 /// Bytes for xattrs in an inode's spare area, after the magic.
-pub fn xattr_room(inode_size: u16) -> usize {
+pub(crate) fn xattr_room(inode_size: u16) -> usize {
     usize::from(inode_size).saturating_sub(128 + usize::from(disk::EXTRA_ISIZE) + 4)
 }
 
 /// An inode's xattrs, split between its spare area and a block.
-pub fn xattrs_of(
+pub(crate) fn xattrs_of(
     enc: &ExtEncoder,
     inode: &rootforge_common::Inode,
     path: &[u8],
@@ -153,7 +158,7 @@ pub fn xattrs_of(
 
 /// Where the groups and their metadata lie.
 #[derive(Debug, Clone)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     pub blocks: u64,
     pub first_data_block: u64,
     pub bpg: u64,
@@ -170,7 +175,7 @@ pub struct Geometry {
 
 /// The geometry does not fit: try again with at least this many blocks.
 #[derive(Debug)]
-pub struct NeedBlocks(pub u64);
+pub(crate) struct NeedBlocks(pub u64);
 
 fn is_power_of(mut n: u64, base: u64) -> bool {
     while n % base == 0 && n > 1 {
@@ -183,7 +188,7 @@ impl Geometry {
     /// Lays out `blocks` blocks holding at least `inodes` inodes. With
     /// `shrink`, a last group too small for its metadata is dropped (a fixed
     /// size image); otherwise the caller is told to grow.
-    pub fn new(
+    pub(crate) fn new(
         enc: &ExtEncoder,
         mut blocks: u64,
         inodes: u64,
@@ -210,14 +215,18 @@ impl Geometry {
                 let groups = inodes.div_ceil(bpg);
                 return Err(NeedBlocks(fdb + groups * bpg));
             }
+            // Below `bpg`, so within 32 bits.
+            let Ok(ipg32) = u32::try_from(ipg) else {
+                return Err(NeedBlocks(fdb + inodes.div_ceil(bpg) * bpg));
+            };
             let itb = ipg * isz / bs;
-            let gdt_blocks = (groups * disk::DESC_SIZE as u64).div_ceil(bs);
+            let gdt_blocks = (groups * GroupDesc::SIZE as u64).div_ceil(bs);
             let mut geo = Geometry {
                 blocks,
                 first_data_block: fdb,
                 bpg,
                 groups,
-                ipg: ipg as u32,
+                ipg: ipg32,
                 itb,
                 gdt_blocks,
                 sparse,
@@ -239,20 +248,20 @@ impl Geometry {
         }
     }
 
-    pub fn start(&self, g: u64) -> u64 {
+    pub(crate) fn start(&self, g: u64) -> u64 {
         self.first_data_block + g * self.bpg
     }
 
-    pub fn group_len(&self, g: u64) -> u64 {
+    pub(crate) fn group_len(&self, g: u64) -> u64 {
         (self.blocks - self.start(g)).min(self.bpg)
     }
 
-    pub fn has_backup(&self, g: u64) -> bool {
+    pub(crate) fn has_backup(&self, g: u64) -> bool {
         !self.sparse || g <= 1 || is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
     }
 
     /// Blocks the superblock copy and descriptors take at a group's start.
-    pub fn backup_len(&self, g: u64) -> u64 {
+    pub(crate) fn backup_len(&self, g: u64) -> u64 {
         if self.has_backup(g) {
             1 + self.gdt_blocks
         } else {
@@ -282,13 +291,13 @@ impl Geometry {
     /// Packs bitmaps and inode tables at the start of each flex group (of
     /// each group without flex_bg).
     fn place_metadata(&mut self) -> Result<(), NeedBlocks> {
-        let mut meta = vec![[0u64; 3]; self.groups as usize];
+        let mut meta = vec![[0u64; 3]; mem(self.groups)];
         let mut unit = 0;
         while unit < self.groups {
             let end = (unit + self.flex).min(self.groups);
             let mut cur = self.start(unit) + self.backup_len(unit);
             for (kind, len) in [(0, 1), (1, 1), (2, self.itb)] {
-                for m in &mut meta[unit as usize..end as usize] {
+                for m in &mut meta[mem(unit)..mem(end)] {
                     let p = self.skip_backups(cur, len);
                     m[kind] = p;
                     cur = p + len;
@@ -309,14 +318,14 @@ impl Geometry {
     }
 
     /// Every block range the metadata occupies, sorted.
-    pub fn used_ranges(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn used_ranges(&self) -> Vec<(u64, u64)> {
         let mut r = Vec::new();
         for g in 0..self.groups {
             let bl = self.backup_len(g);
             if bl > 0 {
                 r.push((self.start(g), bl));
             }
-            let [bb, ib, it] = self.meta[g as usize];
+            let [bb, ib, it] = self.meta[mem(g)];
             r.push((bb, 1));
             r.push((ib, 1));
             r.push((it, self.itb));
@@ -326,14 +335,14 @@ impl Geometry {
     }
 
     /// The inode count.
-    pub fn inodes(&self) -> u64 {
+    pub(crate) fn inodes(&self) -> u64 {
         self.groups * u64::from(self.ipg)
     }
 }
 
 /// Hands out free blocks with one forward cursor.
 #[derive(Debug)]
-pub struct Alloc {
+pub(crate) struct Alloc {
     free: Vec<(u64, u64)>,
     idx: usize,
     /// Blocks asked for beyond the end of the filesystem.
@@ -341,7 +350,7 @@ pub struct Alloc {
 }
 
 impl Alloc {
-    pub fn new(geo: &Geometry) -> Alloc {
+    pub(crate) fn new(geo: &Geometry) -> Alloc {
         let mut free = Vec::new();
         let mut pos = geo.first_data_block;
         for (s, l) in geo.used_ranges() {
@@ -361,7 +370,7 @@ impl Alloc {
     }
 
     /// `n` blocks as contiguous pieces appended to `out`.
-    pub fn take(&mut self, mut n: u64, out: &mut Vec<(u64, u64)>) {
+    pub(crate) fn take(&mut self, mut n: u64, out: &mut Vec<(u64, u64)>) {
         while n > 0 {
             let Some(run) = self.free.get_mut(self.idx) else {
                 self.short += n;
@@ -383,14 +392,14 @@ impl Alloc {
         }
     }
 
-    pub fn one(&mut self) -> u64 {
+    pub(crate) fn one(&mut self) -> u64 {
         let mut v = Vec::with_capacity(1);
         self.take(1, &mut v);
         v[0].0
     }
 
     /// Free blocks left.
-    pub fn free(&self) -> u64 {
+    pub(crate) fn free(&self) -> u64 {
         self.free[self.idx.min(self.free.len())..]
             .iter()
             .map(|r| r.1)
@@ -400,7 +409,7 @@ impl Alloc {
 
 /// One mapped run: `len` logical blocks from `lblk` at physical `pblk`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
+pub(crate) struct Run {
     pub lblk: u64,
     pub pblk: u64,
     pub len: u64,
@@ -408,7 +417,7 @@ pub struct Run {
 
 /// The result of mapping an inode's blocks.
 #[derive(Debug)]
-pub struct Mapped {
+pub(crate) struct Mapped {
     pub i_block: [u8; 60],
     /// Extent-tree or indirect blocks, with their contents.
     pub meta: Vec<(u64, Vec<u8>)>,
@@ -416,55 +425,58 @@ pub struct Mapped {
 
 /// Builds an extent tree for `runs` (sorted, non-overlapping), allocating
 /// index and leaf blocks as needed.
-pub fn extent_tree(runs: &[Run], bs: usize, alloc: &mut Alloc, csum_seed: Option<u32>) -> Mapped {
-    // Leaf entries: (first logical block, 12 bytes).
-    let mut level: Vec<(u32, [u8; 12])> = Vec::new();
+pub(crate) fn extent_tree(
+    runs: &[Run],
+    bs: usize,
+    alloc: &mut Alloc,
+    csum_seed: Option<u32>,
+) -> Mapped {
+    // Leaf entries: (first logical block, the entry's bytes).
+    let mut level: Vec<(u32, Vec<u8>)> = Vec::new();
     for r in runs {
         let mut done = 0;
         while done < r.len {
             let len = (r.len - done).min(EXTENT_MAX_LEN);
             let (l, p) = (r.lblk + done, r.pblk + done);
-            let mut e = [0u8; 12];
             // Logical blocks fit 32 bits and physical ones 48 (checked).
-            put32(&mut e, 0, l as u32);
-            put16(&mut e, 4, len as u16);
-            put16(&mut e, 6, (p >> 32) as u16);
-            put32(&mut e, 8, p as u32);
-            level.push((l as u32, e));
+            let e = Extent {
+                ee_block: lo32(l),
+                ee_len: lo16(lo32(len)),
+                ee_start_hi: lo16(hi32(p)),
+                ee_start_lo: lo32(p),
+            };
+            level.push((e.ee_block, e.to_bytes()));
             done += len;
         }
     }
-    let cap = (bs - 12) / 12;
+    let cap = (bs - ExtentHeader::SIZE) / Extent::SIZE;
     let mut out = Mapped::default();
     let mut depth = 0u16;
     while level.len() > 4 {
         let mut up = Vec::with_capacity(level.len().div_ceil(cap));
         for chunk in level.chunks(cap) {
             let p = alloc.one();
-            let mut b = vec![0u8; bs];
-            header(&mut b, chunk.len(), cap, depth);
-            for (i, (_, e)) in chunk.iter().enumerate() {
-                b[12 + 12 * i..24 + 12 * i].copy_from_slice(e);
-            }
+            let mut b = node(chunk, cap, depth);
             if let Some(seed) = csum_seed {
-                let tail = 12 + 12 * cap;
-                let crc = crc32c(seed, &b[..tail]);
-                put32(&mut b, tail, crc);
+                // The tail follows `eh_max` entries.
+                b.resize(ExtentHeader::SIZE + Extent::SIZE * cap, 0);
+                let et_checksum = crc32c(seed, &b);
+                b.extend_from_slice(&ExtentTail { et_checksum }.to_bytes());
             }
+            b.resize(bs, 0);
             out.meta.push((p, b));
-            let mut idx = [0u8; 12];
-            put32(&mut idx, 0, chunk[0].0);
-            put32(&mut idx, 4, p as u32);
-            put16(&mut idx, 8, (p >> 32) as u16);
-            up.push((chunk[0].0, idx));
+            let idx = ExtentIdx {
+                ei_block: chunk[0].0,
+                ei_leaf_lo: lo32(p),
+                ei_leaf_hi: lo16(hi32(p)),
+            };
+            up.push((chunk[0].0, idx.to_bytes()));
         }
         level = up;
         depth += 1;
     }
-    header(&mut out.i_block, level.len(), 4, depth);
-    for (i, (_, e)) in level.iter().enumerate() {
-        out.i_block[12 + 12 * i..24 + 12 * i].copy_from_slice(e);
-    }
+    let root = node(&level, 4, depth);
+    out.i_block[..root.len()].copy_from_slice(&root);
     out
 }
 
@@ -477,12 +489,20 @@ impl Default for Mapped {
     }
 }
 
-fn header(buf: &mut [u8], entries: usize, max: usize, depth: u16) {
-    put16(buf, 0, EXTENT_MAGIC);
-    put16(buf, 2, entries as u16);
-    put16(buf, 4, max as u16);
-    put16(buf, 6, depth);
-    put32(buf, 8, 0);
+/// An extent tree node: its header and `entries`, each [`Extent::SIZE`]
+/// bytes, with room for `max`.
+fn node(entries: &[(u32, Vec<u8>)], max: usize, depth: u16) -> Vec<u8> {
+    let mut w = RecordWriter::with_capacity(ExtentHeader::SIZE + Extent::SIZE * entries.len());
+    ExtentHeader {
+        eh_entries: in_block(entries.len()),
+        eh_max: in_block(max),
+        eh_depth: depth,
+    }
+    .encode(&mut w);
+    for (_, e) in entries {
+        w.bytes(e);
+    }
+    w.into_bytes()
 }
 
 /// Where an indirect block hangs: (inode slot, index in the top block,
@@ -494,7 +514,7 @@ type Indirect = (IndirectKey, u64, Vec<u32>);
 
 /// Builds the classic block map: 12 direct pointers, then single, double
 /// and triple indirect blocks, allocated as first needed.
-pub fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
+pub(crate) fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
     let p = (bs / 4) as u64;
     let mut i_block = [0u32; 15];
     // Indirect blocks by their path from the inode: (slot, i, j).
@@ -510,52 +530,50 @@ pub fn block_map(runs: &[Run], bs: usize, alloc: &mut Alloc) -> Mapped {
         for k in 0..r.len {
             let l = r.lblk + k;
             // Physical blocks fit 32 bits without 64bit (checked).
-            let phys = (r.pblk + k) as u32;
+            let phys = lo32(r.pblk + k);
             if l < 12 {
-                i_block[l as usize] = phys;
+                i_block[mem(l)] = phys;
                 continue;
             }
             let l = l - 12;
             if l < p {
                 let a = find((12, 0, 0), &mut blocks);
-                i_block[12] = blocks[a].1 as u32;
-                blocks[a].2[l as usize] = phys;
+                i_block[12] = lo32(blocks[a].1);
+                blocks[a].2[mem(l)] = phys;
                 continue;
             }
             let l = l - p;
             if l < p * p {
                 let top = find((13, 0, 0), &mut blocks);
-                i_block[13] = blocks[top].1 as u32;
+                i_block[13] = lo32(blocks[top].1);
                 let leaf = find((13, 1 + l / p, 0), &mut blocks);
-                let leaf_blk = blocks[leaf].1 as u32;
-                blocks[top].2[(l / p) as usize] = leaf_blk;
-                blocks[leaf].2[(l % p) as usize] = phys;
+                let leaf_blk = lo32(blocks[leaf].1);
+                blocks[top].2[mem(l / p)] = leaf_blk;
+                blocks[leaf].2[mem(l % p)] = phys;
                 continue;
             }
             let l = l - p * p;
             let top = find((14, 0, 0), &mut blocks);
-            i_block[14] = blocks[top].1 as u32;
+            i_block[14] = lo32(blocks[top].1);
             let mid = find((14, 1 + l / (p * p), 0), &mut blocks);
-            let mid_blk = blocks[mid].1 as u32;
-            blocks[top].2[(l / (p * p)) as usize] = mid_blk;
+            let mid_blk = lo32(blocks[mid].1);
+            blocks[top].2[mem(l / (p * p))] = mid_blk;
             let leaf = find((14, 1 + l / (p * p), 1 + (l / p) % p), &mut blocks);
-            let leaf_blk = blocks[leaf].1 as u32;
-            blocks[mid].2[((l / p) % p) as usize] = leaf_blk;
-            blocks[leaf].2[(l % p) as usize] = phys;
+            let leaf_blk = lo32(blocks[leaf].1);
+            blocks[mid].2[mem((l / p) % p)] = leaf_blk;
+            blocks[leaf].2[mem(l % p)] = phys;
         }
     }
     let mut out = Mapped::default();
-    for (i, v) in i_block.iter().enumerate() {
-        put32(&mut out.i_block, 4 * i, *v);
-    }
+    let mut w = RecordWriter::with_capacity(60);
+    le32s(&mut w, &i_block);
+    out.i_block.copy_from_slice(&w.into_bytes());
     out.meta = blocks
         .into_iter()
         .map(|(_, blk, ptrs)| {
-            let mut b = Vec::with_capacity(bs);
-            for v in ptrs {
-                b.extend_from_slice(&v.to_le_bytes());
-            }
-            (blk, b)
+            let mut w = RecordWriter::with_capacity(bs);
+            le32s(&mut w, &ptrs);
+            (blk, w.into_bytes())
         })
         .collect();
     out

@@ -7,9 +7,13 @@
 //! order. Everything is a pure function of the tree and the options, so the
 //! bytes do not depend on the thread count.
 
+// The crate's own guard rails (the workspace lints apply as well).
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod disk;
 mod hash;
 mod layout;
+mod raw;
 mod read;
 mod write;
 mod xattr;
@@ -24,12 +28,16 @@ pub use read::{is_ext, read};
 /// Which member of the family to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
+    /// ext2: no journal, block maps.
     Ext2,
+    /// ext3: ext2 with a journal.
     Ext3,
+    /// ext4: extents, flex_bg, checksums.
     Ext4,
 }
 
 impl Variant {
+    /// The variant's name, as `-f` spells it.
     pub const fn name(self) -> &'static str {
         match self {
             Variant::Ext2 => "ext2",
@@ -43,7 +51,10 @@ impl Variant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
     /// The smallest filesystem that holds the tree, plus `headroom` free bytes.
-    Auto { headroom: u64 },
+    Auto {
+        /// Free bytes to leave.
+        headroom: u64,
+    },
     /// Exactly this many bytes (a sparse file where nothing is written).
     Fixed(u64),
 }
@@ -51,8 +62,11 @@ pub enum Size {
 /// The three feature words of the superblock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
+    /// `s_feature_compat`.
     pub compat: u32,
+    /// `s_feature_incompat`.
     pub incompat: u32,
+    /// `s_feature_ro_compat`.
     pub ro_compat: u32,
 }
 
@@ -158,14 +172,17 @@ impl Features {
         Ok(self)
     }
 
+    /// Whether a compatible feature is on.
     pub const fn has_compat(&self, bit: u32) -> bool {
         self.compat & bit != 0
     }
 
+    /// Whether an incompatible feature is on.
     pub const fn has_incompat(&self, bit: u32) -> bool {
         self.incompat & bit != 0
     }
 
+    /// Whether a read-only compatible feature is on.
     pub const fn has_ro_compat(&self, bit: u32) -> bool {
         self.ro_compat & bit != 0
     }
@@ -174,23 +191,29 @@ impl Features {
 /// The ext2/ext3/ext4 encoder and its options.
 #[derive(Debug, Clone)]
 pub struct ExtEncoder {
+    /// ext2, ext3 or ext4.
     pub variant: Variant,
     /// 1024, 2048 or 4096.
     pub block_size: u32,
+    /// The image size.
     pub size: Size,
     /// Inode count; by default the tree's own count (auto size) or one per
     /// 16 KiB (fixed size), whichever is larger.
     pub inodes: Option<u32>,
     /// 128 or 256 (the default).
     pub inode_size: Option<u16>,
+    /// Blocks reserved for the superuser, in percent of the total.
     pub reserved_percent: u8,
+    /// The volume label, at most 16 bytes.
     pub label: String,
     /// By default derived from the tree, never random.
     pub uuid: Option<[u8; 16]>,
+    /// The feature set.
     pub features: Features,
 }
 
 impl ExtEncoder {
+    /// The encoder with mke2fs's defaults for `variant`.
     pub fn new(variant: Variant) -> Self {
         ExtEncoder {
             variant,

@@ -3,24 +3,54 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use rootforge_common::bytes::{RecordReader, le16_at, usize_from_u32};
 use rootforge_common::{
     Backing, Content, Edit, Error, Extent, FileData, Inode, Kind, Meta, Replace, Result, Time,
     Tree, TreeBuilder, display_path,
 };
 
-use crate::disk::{
-    self, EXTENT_MAGIC, EXTENTS_FL, INCOMPAT_64BIT, ROOT_INO, SUPER_MAGIC, XATTR_MAGIC, get16,
-    get32,
-};
+use crate::disk::{self, EXTENTS_FL, INCOMPAT_64BIT, ROOT_INO, SUPER_MAGIC, XATTR_MAGIC};
+use crate::raw::Record;
+use crate::raw::dir::DirEntry2;
+use crate::raw::extent::{self, ExtentHeader, ExtentIdx};
+use crate::raw::inode::{Ext4Inode, Ext4InodeExtra};
+use crate::raw::superblock::{GroupDesc, GroupDescHi, S_MAGIC_OFFSET, SuperBlock};
+use crate::raw::xattr::{XattrEntry, XattrHeader, XattrIbodyHeader};
 use crate::xattr;
+
+/// Where the primary superblock starts.
+const SUPERBLOCK_AT: usize = 1024;
 
 /// Whether `data` starts like an ext2/3/4 image (the superblock magic).
 pub fn is_ext(data: &[u8]) -> bool {
-    get16(data, 1024 + 0x38) == SUPER_MAGIC
+    le16_at(data, SUPERBLOCK_AT + S_MAGIC_OFFSET) == Some(SUPER_MAGIC)
 }
 
 fn bad(offset: u64, reason: impl Into<String>) -> Error {
     Error::malformed("ext", offset, reason)
+}
+
+/// An inode as read: its fields, its extra fields (zero where the inode
+/// is too short for them) and its bytes, whose spare area holds xattrs.
+struct RawInode<'a> {
+    i: Ext4Inode,
+    extra: Ext4InodeExtra,
+    raw: &'a [u8],
+}
+
+impl RawInode<'_> {
+    fn size(&self) -> u64 {
+        self.i.size()
+    }
+
+    /// The four-byte words of `i_block`.
+    fn i_block_words(&self) -> [u32; 15] {
+        let mut w = [0u32; 15];
+        for (v, b) in w.iter_mut().zip(self.i.i_block.chunks_exact(4)) {
+            *v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        w
+    }
 }
 
 struct Image<'a> {
@@ -53,38 +83,51 @@ impl<'a> Image<'a> {
             .checked_add(len)
             .filter(|&e| e <= self.buf.len() as u64)
             .ok_or_else(|| bad(at, "points past the end of the image"))?;
-        Ok(&self.buf[at as usize..end as usize])
+        let (at, end) = (to_usize(at)?, to_usize(end)?);
+        self.buf
+            .get(at..end)
+            .ok_or_else(|| bad(at as u64, "points past the end of the image"))
     }
 
-    fn inode(&self, ino: u32) -> Result<&'a [u8]> {
+    fn inode(&self, ino: u32) -> Result<RawInode<'a>> {
         let idx = u64::from(ino)
             .checked_sub(1)
             .filter(|&i| i < self.inodes)
             .ok_or_else(|| bad(0, format!("inode {ino} out of range")))?;
-        let table = self.tables[(idx / self.ipg) as usize];
+        let table = to_usize(idx / self.ipg)
+            .ok()
+            .and_then(|g| self.tables.get(g))
+            .copied()
+            .ok_or_else(|| bad(0, format!("inode {ino} out of range")))?;
         let at = table
             .checked_mul(self.bs)
             .and_then(|t| t.checked_add((idx % self.ipg) * self.isz as u64))
             .ok_or_else(|| bad(0, "inode table offset overflows"))?;
-        self.range(at, self.isz as u64)
+        let raw = self.range(at, self.isz as u64)?;
+        let i = Ext4Inode::from_bytes(raw).ok_or_else(|| bad(at, "inode is truncated"))?;
+        Ok(RawInode {
+            i,
+            extra: Ext4InodeExtra::of(raw),
+            raw,
+        })
     }
 
     /// An inode's mapped runs: (logical block, physical block, count).
-    fn runs(&self, raw: &[u8]) -> Result<Vec<(u64, u64, u64)>> {
+    fn runs(&self, ino: &RawInode<'_>) -> Result<Vec<(u64, u64, u64)>> {
         let mut out = Vec::new();
-        if get32(raw, 0x20) & EXTENTS_FL != 0 {
-            self.extents(&raw[0x28..0x28 + 60], 0, &mut out)?;
+        if ino.i.i_flags & EXTENTS_FL != 0 {
+            self.extents(&ino.i.i_block, 0, &mut out)?;
         } else {
-            for i in 0..12 {
-                let p = u64::from(get32(raw, 0x28 + 4 * i));
+            let words = ino.i_block_words();
+            for (i, &p) in (0u64..).zip(&words[..12]) {
                 if p != 0 {
-                    out.push((i as u64, p, 1));
+                    out.push((i, u64::from(p), 1));
                 }
             }
             let per = self.bs / 4;
             let mut base = 12;
             for (slot, level) in [(12, 1u32), (13, 2), (14, 3)] {
-                let p = u64::from(get32(raw, 0x28 + 4 * slot));
+                let p = u64::from(words[slot]);
                 let span = per.pow(level);
                 if p != 0 {
                     self.indirect(p, level, base, &mut out)?;
@@ -105,8 +148,8 @@ impl<'a> Image<'a> {
         let per = self.bs / 4;
         let span = per.pow(level - 1);
         let b = self.block(blk)?;
-        for i in 0..per {
-            let p = u64::from(get32(b, (4 * i) as usize));
+        for (i, w) in (0u64..).zip(b.chunks_exact(4)) {
+            let p = u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
             if p == 0 {
                 continue;
             }
@@ -123,30 +166,30 @@ impl<'a> Image<'a> {
     }
 
     fn extents(&self, node: &[u8], depth_seen: u32, out: &mut Vec<(u64, u64, u64)>) -> Result<()> {
-        if get16(node, 0) != EXTENT_MAGIC || depth_seen > 5 {
-            return Err(bad(0, "bad extent header"));
-        }
-        let entries = usize::from(get16(node, 2));
-        let depth = get16(node, 6);
-        for i in 0..entries {
-            let e = node
-                .get(12 + 12 * i..24 + 12 * i)
+        let mut r = RecordReader::new(node);
+        let h = ExtentHeader::decode(&mut r)
+            .filter(|_| depth_seen <= 5)
+            .ok_or_else(|| bad(0, "bad extent header"))?;
+        for _ in 0..h.eh_entries {
+            let e = r
+                .bytes(extent::Extent::SIZE)
                 .ok_or_else(|| bad(0, "extent entries overflow their node"))?;
-            let lblk = u64::from(get32(e, 0));
             if out.len() as u64 > self.buf.len() as u64 / self.bs {
                 return Err(bad(0, "more extents than the image has blocks"));
             }
-            if depth == 0 {
-                let len = u64::from(get16(e, 4));
+            if h.eh_depth == 0 {
+                let x = extent::Extent::from_bytes(e)
+                    .ok_or_else(|| bad(0, "extent entries overflow their node"))?;
+                let len = u64::from(x.ee_len);
                 if len > disk::EXTENT_MAX_LEN {
                     // An unwritten extent reads as zeros, like a hole.
                     continue;
                 }
-                let p = (u64::from(get16(e, 6)) << 32) | u64::from(get32(e, 8));
-                out.push((lblk, p, len));
+                out.push((u64::from(x.ee_block), x.start(), len));
             } else {
-                let p = (u64::from(get16(e, 8)) << 32) | u64::from(get32(e, 4));
-                let child = self.block(p)?;
+                let x = ExtentIdx::from_bytes(e)
+                    .ok_or_else(|| bad(0, "extent entries overflow their node"))?;
+                let child = self.block(x.leaf())?;
                 self.extents(child, depth_seen + 1, out)?;
             }
         }
@@ -155,45 +198,51 @@ impl<'a> Image<'a> {
 
     /// The bytes of an inode's first `len` logical bytes (directories,
     /// slow symlinks).
-    fn contents(&self, raw: &[u8], len: u64) -> Result<Vec<u8>> {
+    fn contents(&self, ino: &RawInode<'_>, len: u64) -> Result<Vec<u8>> {
         if len > self.buf.len() as u64 {
             return Err(bad(0, "inode larger than the image"));
         }
-        let mut v = vec![0u8; len as usize];
-        for (l, p, n) in self.runs(raw)? {
+        let mut v = vec![0u8; to_usize(len)?];
+        for (l, p, n) in self.runs(ino)? {
             for k in 0..n {
                 let at = (l + k) * self.bs;
                 if at >= len {
                     break;
                 }
-                let take = (len - at).min(self.bs) as usize;
+                let take = to_usize((len - at).min(self.bs))?;
                 let b = self.block(p + k)?;
-                v[at as usize..at as usize + take].copy_from_slice(&b[..take]);
+                let at = to_usize(at)?;
+                v[at..at + take].copy_from_slice(&b[..take]);
             }
         }
         Ok(v)
     }
 
-    fn xattrs(&self, raw: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn xattrs(&self, ino: &RawInode<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
-        if self.isz > 128 {
-            let extra = usize::from(get16(raw, 0x80));
-            let start = 128 + extra;
-            if start + 4 <= self.isz && get32(raw, start) == XATTR_MAGIC {
-                let area = &raw[start + 4..];
+        if self.isz > Ext4Inode::SIZE {
+            let start = Ext4Inode::SIZE + usize::from(ino.extra.i_extra_isize);
+            let body = ino.raw.get(start..).unwrap_or_default();
+            if XattrIbodyHeader::from_bytes(body).is_some_and(|h| h.h_magic == XATTR_MAGIC) {
+                let area = &body[XattrIbodyHeader::SIZE..];
                 entries(area, 0, area, &mut out)?;
             }
         }
-        let acl = u64::from(get32(raw, 0x68)) | (u64::from(get16(raw, 0x76)) << 32);
+        let acl = ino.i.file_acl();
         if acl != 0 {
             let b = self.block(acl)?;
-            if get32(b, 0) != XATTR_MAGIC {
+            if XattrHeader::from_bytes(b).is_none_or(|h| h.h_magic != XATTR_MAGIC) {
                 return Err(bad(acl * self.bs, "bad xattr block magic"));
             }
-            entries(b, 32, b, &mut out)?;
+            entries(b, XattrHeader::SIZE, b, &mut out)?;
         }
         Ok(out)
     }
+}
+
+/// `n` as an index into the image in memory.
+fn to_usize(n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| bad(0, "offset too large for this machine"))
 }
 
 /// Parses xattr entries from `at` in `list`; values are at offsets in `values`.
@@ -203,35 +252,35 @@ fn entries(
     values: &[u8],
     out: &mut Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<()> {
-    while at + 16 <= list.len() && get32(list, at) != 0 {
-        let name_len = usize::from(list[at]);
-        let index = list[at + 1];
-        let offs = usize::from(get16(list, at + 2));
-        let size = get32(list, at + 8) as usize;
+    while let Some(e) = list.get(at..).and_then(XattrEntry::from_bytes) {
+        if e.is_end() {
+            break;
+        }
+        let name_len = usize::from(e.e_name_len);
+        let offs = usize::from(e.e_value_offs);
+        let size = usize_from_u32(e.e_value_size);
         let name = list
-            .get(at + 16..at + 16 + name_len)
+            .get(at + XattrEntry::SIZE..at + XattrEntry::SIZE + name_len)
             .ok_or_else(|| bad(0, "xattr name overflows"))?;
         let value = values
             .get(offs..offs.saturating_add(size))
             .ok_or_else(|| bad(0, "xattr value overflows"))?;
-        let (n, v) =
-            xattr::decode(index, name, value).ok_or_else(|| bad(0, "undecodable xattr"))?;
+        let (n, v) = xattr::decode(e.e_name_index, name, value)
+            .ok_or_else(|| bad(0, "undecodable xattr"))?;
         out.push((n, v));
-        at += disk::pad4(16 + name_len);
+        at += disk::pad4(XattrEntry::SIZE + name_len);
     }
     Ok(())
 }
 
-fn time(raw: &[u8], base: usize, extra_at: Option<usize>) -> Time {
-    let sec = i64::from(get32(raw, base) as i32);
-    match extra_at {
-        Some(x) => {
-            let extra = get32(raw, x);
-            Time {
-                sec: sec + (i64::from(extra & 3) << 32),
-                nsec: (extra >> 2).min(999_999_999),
-            }
-        }
+/// A time from its seconds and, if the inode has it, its `_extra` word.
+fn time(sec: u32, extra: Option<u32>) -> Time {
+    let sec = i64::from(i32::from_le_bytes(sec.to_le_bytes()));
+    match extra {
+        Some(extra) => Time {
+            sec: sec + (i64::from(extra & 3) << 32),
+            nsec: (extra >> 2).min(999_999_999),
+        },
         None => Time { sec, nsec: 0 },
     }
 }
@@ -251,33 +300,36 @@ pub fn read(data: Backing) -> Result<Tree> {
     if buf.len() < 2048 || !is_ext(buf) {
         return Err(bad(1024 + 0x38, "no ext superblock magic"));
     }
-    let sb = &buf[1024..2048];
-    let log = get32(sb, 0x18);
+    let sb = buf
+        .get(SUPERBLOCK_AT..)
+        .and_then(SuperBlock::from_bytes)
+        .ok_or_else(|| bad(1024, "superblock is truncated"))?;
+    let log = sb.s_log_block_size;
     if log > 6 {
         return Err(bad(1024 + 0x18, "block size too large"));
     }
     let bs = 1024u64 << log;
-    let ipg = u64::from(get32(sb, 0x28));
-    let inodes = u64::from(get32(sb, 0));
-    let isz = if get32(sb, 0x4C) == 0 {
-        128
+    let ipg = u64::from(sb.s_inodes_per_group);
+    let inodes = u64::from(sb.s_inodes_count);
+    let isz = if sb.s_rev_level == 0 {
+        Ext4Inode::SIZE
     } else {
-        usize::from(get16(sb, 0x58))
+        usize::from(sb.s_inode_size)
     };
     // The kernel's geometry checks: one bitmap block per group for blocks
     // and for inodes, and as many inodes as the groups hold.
-    if ipg == 0 || ipg > bs * 8 || !(128..=bs as usize).contains(&isz) {
+    if ipg == 0 || ipg > bs * 8 || !(Ext4Inode::SIZE..=to_usize(bs)?).contains(&isz) {
         return Err(bad(1024, "bad inode geometry"));
     }
-    let is_64bit = get32(sb, 0x60) & INCOMPAT_64BIT != 0;
-    let blocks_hi = if is_64bit { get32(sb, 0x150) } else { 0 };
-    let blocks = u64::from(get32(sb, 0x04)) | (u64::from(blocks_hi) << 32);
-    let bpg = u64::from(get32(sb, 0x20));
+    let is_64bit = sb.s_feature_incompat & INCOMPAT_64BIT != 0;
+    let blocks_hi = if is_64bit { sb.s_blocks_count_hi } else { 0 };
+    let blocks = u64::from(sb.s_blocks_count_lo) | (u64::from(blocks_hi) << 32);
+    let bpg = u64::from(sb.s_blocks_per_group);
     if bpg == 0 || bpg > bs * 8 {
         return Err(bad(1024 + 0x20, "bad blocks per group"));
     }
     let groups = blocks
-        .checked_sub(u64::from(get32(sb, 0x14)))
+        .checked_sub(u64::from(sb.s_first_data_block))
         .filter(|&n| n > 0)
         .map(|n| n.div_ceil(bpg))
         .ok_or_else(|| bad(1024 + 4, "block count below the first data block"))?;
@@ -288,11 +340,11 @@ pub fn read(data: Backing) -> Result<Tree> {
         ));
     }
     let desc = if is_64bit {
-        usize::from(get16(sb, 0xFE)).max(32)
+        usize::from(sb.s_desc_size).max(GroupDesc::SIZE)
     } else {
-        32
+        GroupDesc::SIZE
     };
-    let gdt_at = (u64::from(get32(sb, 0x14)) + 1) * bs;
+    let gdt_at = (u64::from(sb.s_first_data_block) + 1) * bs;
     let mut img = Image {
         buf,
         budget: std::cell::Cell::new((buf.len() as u64 / bs).saturating_mul(2)),
@@ -306,22 +358,27 @@ pub fn read(data: Backing) -> Result<Tree> {
     img.tables = gdt
         .chunks(desc)
         .map(|d| {
-            let hi = if desc >= 64 {
-                u64::from(get32(d, 0x28))
+            let lo = GroupDesc::from_bytes(d).map(|g| g.bg_inode_table_lo);
+            let hi = if desc >= GroupDesc::SIZE + GroupDescHi::SIZE {
+                d.get(GroupDesc::SIZE..)
+                    .and_then(GroupDescHi::from_bytes)
+                    .map(|g| g.bg_inode_table_hi)
             } else {
-                0
+                Some(0)
             };
-            u64::from(get32(d, 8)) | (hi << 32)
+            lo.zip(hi)
+                .map(|(lo, hi)| u64::from(lo) | (u64::from(hi) << 32))
+                .ok_or_else(|| bad(gdt_at, "group descriptor is truncated"))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     let root_raw = img.inode(ROOT_INO)?;
-    if Kind::from_mode(u32::from(get16(root_raw, 0))) != Some(Kind::Dir) {
+    if Kind::from_mode(u32::from(root_raw.i.i_mode)) != Some(Kind::Dir) {
         return Err(bad(0, "the root inode is not a directory"));
     }
-    let mut tree = TreeBuilder::new(meta_of(root_raw, isz));
-    let mut root = Inode::dir(meta_of(root_raw, isz));
-    for (n, v) in img.xattrs(root_raw)? {
+    let mut tree = TreeBuilder::new(meta_of(&root_raw, isz));
+    let mut root = Inode::dir(meta_of(&root_raw, isz));
+    for (n, v) in img.xattrs(&root_raw)? {
         root.set_xattr(&n, &v);
     }
     tree.insert(b"", root, Replace::Always)?;
@@ -330,19 +387,19 @@ pub fn read(data: Backing) -> Result<Tree> {
     let mut stack: Vec<(u32, Vec<u8>)> = vec![(ROOT_INO, Vec::new())];
     while let Some((dir, path)) = stack.pop() {
         let raw = img.inode(dir)?;
-        let size = u64::from(get32(raw, 4)) | (u64::from(get32(raw, 0x6C)) << 32);
-        let blocks = img.contents(raw, size)?;
-        for block in blocks.chunks(bs as usize) {
+        let size = raw.size();
+        let blocks = img.contents(&raw, size)?;
+        for block in blocks.chunks(to_usize(bs)?) {
             let mut at = 0usize;
-            while at + 8 <= block.len() {
-                let ino = get32(block, at);
-                let rec = usize::from(get16(block, at + 4));
-                let name_len = usize::from(block[at + 6]);
-                if rec < 8 {
+            while let Some(e) = block.get(at..).and_then(DirEntry2::from_bytes) {
+                let ino = e.inode;
+                let rec = usize::from(e.rec_len);
+                let name_len = usize::from(e.name_len);
+                if rec < DirEntry2::SIZE {
                     return Err(bad(0, "directory entry with a bad length"));
                 }
                 let name = block
-                    .get(at + 8..at + 8 + name_len)
+                    .get(at + DirEntry2::SIZE..at + DirEntry2::SIZE + name_len)
                     .ok_or_else(|| bad(0, "directory entry name overflows"))?;
                 at += rec;
                 if ino == 0 || name == b"." || name == b".." {
@@ -361,7 +418,7 @@ pub fn read(data: Backing) -> Result<Tree> {
                     continue;
                 }
                 let craw = img.inode(ino)?;
-                let inode = inode_of(&img, craw, &data)?;
+                let inode = inode_of(&img, &craw, &data)?;
                 let is_dir = inode.kind() == Kind::Dir;
                 tree.insert(&child, inode, Replace::Always)?;
                 if is_dir {
@@ -384,24 +441,25 @@ pub fn read(data: Backing) -> Result<Tree> {
     Ok(tree.finish())
 }
 
-fn meta_of(raw: &[u8], isz: usize) -> Meta {
-    let uid = u32::from(get16(raw, 2)) | (u32::from(get16(raw, 0x78)) << 16);
-    let gid = u32::from(get16(raw, 0x18)) | (u32::from(get16(raw, 0x7A)) << 16);
-    let extra = isz > 128 && get16(raw, 0x80) >= 12;
-    let mtime = time(raw, 0x10, extra.then_some(0x88));
-    Meta::new(get16(raw, 0) & 0o7777, uid, gid, mtime)
+fn meta_of(raw: &RawInode<'_>, isz: usize) -> Meta {
+    let i = &raw.i;
+    let uid = u32::from(i.i_uid) | (u32::from(i.l_i_uid_high) << 16);
+    let gid = u32::from(i.i_gid) | (u32::from(i.l_i_gid_high) << 16);
+    // i_mtime_extra is in use when i_extra_isize reaches past it.
+    let extra = isz > Ext4Inode::SIZE && raw.extra.i_extra_isize >= 12;
+    let mtime = time(i.i_mtime, extra.then_some(raw.extra.i_mtime_extra));
+    Meta::new(i.i_mode & 0o7777, uid, gid, mtime)
 }
 
-fn inode_of(img: &Image<'_>, raw: &[u8], data: &Backing) -> Result<Inode> {
-    let mode = u32::from(get16(raw, 0));
-    let size = u64::from(get32(raw, 4)) | (u64::from(get32(raw, 0x6C)) << 32);
+fn inode_of(img: &Image<'_>, raw: &RawInode<'_>, data: &Backing) -> Result<Inode> {
+    let mode = u32::from(raw.i.i_mode);
+    let size = raw.size();
     let kind = Kind::from_mode(mode).ok_or_else(|| bad(0, format!("unknown mode {mode:o}")))?;
     let dev = || {
-        let old = get32(raw, 0x28);
+        let [old, new, ..] = raw.i_block_words();
         if old != 0 {
             (old >> 8 & 0xff, old & 0xff)
         } else {
-            let new = get32(raw, 0x2C);
             ((new >> 8) & 0xfff, (new & 0xff) | ((new >> 12) & 0xfff00))
         }
     };
@@ -419,16 +477,16 @@ fn inode_of(img: &Image<'_>, raw: &[u8], data: &Backing) -> Result<Inode> {
         }
         Kind::Symlink => {
             // A fast symlink has no data block (only, perhaps, an xattr block).
-            let acl_sectors = if get32(raw, 0x68) != 0 {
+            let acl_sectors = if raw.i.i_file_acl_lo != 0 {
                 img.bs / 512
             } else {
                 0
             };
             let fast = size < 60
-                && get32(raw, 0x20) & EXTENTS_FL == 0
-                && u64::from(get32(raw, 0x1C)) == acl_sectors;
+                && raw.i.i_flags & EXTENTS_FL == 0
+                && u64::from(raw.i.i_blocks_lo) == acl_sectors;
             let target = if fast {
-                raw[0x28..0x28 + size as usize].to_vec()
+                raw.i.i_block[..to_usize(size)?].to_vec()
             } else {
                 img.contents(raw, size)?
             };

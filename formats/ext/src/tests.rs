@@ -26,7 +26,7 @@ fn node(content: Content) -> Inode {
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1)
+        .map(|i| i.to_le_bytes()[0].wrapping_mul(31).wrapping_add(seed) | 1)
         .collect()
 }
 

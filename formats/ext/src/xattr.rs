@@ -1,8 +1,12 @@
 //! Extended attributes: name prefixes, POSIX ACL conversion, and the
 //! in-inode and block layouts.
 
-use crate::disk::{XATTR_MAGIC, crc32c, get16, get32, pad4, put16, put32};
+use rootforge_common::bytes::{RecordWriter, le16_at, le32_at, put_at};
+
+use crate::disk::{self, crc32c, in_block, in_block_u32, pad4};
 use crate::hash::{xattr_block_hash, xattr_entry_hash};
+use crate::raw::Record;
+use crate::raw::xattr::{XattrEntry, XattrHeader, XattrIbodyHeader};
 
 const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
 const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
@@ -17,7 +21,7 @@ const PREFIXES: &[(u8, &[u8])] = &[
 
 /// One attribute as ext stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub index: u8,
     pub name: Vec<u8>,
     pub value: Vec<u8>,
@@ -25,11 +29,11 @@ pub struct Entry {
 
 impl Entry {
     /// Header plus padded name.
-    pub fn entry_len(&self) -> usize {
-        pad4(16 + self.name.len())
+    pub(crate) fn entry_len(&self) -> usize {
+        pad4(XattrEntry::SIZE + self.name.len())
     }
 
-    pub fn value_len(&self) -> usize {
+    pub(crate) fn value_len(&self) -> usize {
         pad4(self.value.len())
     }
 
@@ -45,13 +49,13 @@ impl Entry {
 
 /// Why an attribute cannot be stored.
 #[derive(Debug)]
-pub enum XattrError {
+pub(crate) enum XattrError {
     NameTooLong(usize),
     BadAcl,
 }
 
 /// Converts a full attribute name and value to the on-disk entry.
-pub fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
+pub(crate) fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
     let acl = |index| {
         Ok(Entry {
             index,
@@ -82,7 +86,7 @@ pub fn encode(name: &[u8], value: &[u8]) -> Result<Entry, XattrError> {
 
 /// The full name and the VFS value of an on-disk entry, or `None` if it
 /// cannot be decoded.
-pub fn decode(index: u8, name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn decode(index: u8, name: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     match index {
         2 => Some((ACL_ACCESS.to_vec(), acl_from_disk(value)?)),
         3 => Some((ACL_DEFAULT.to_vec(), acl_from_disk(value)?)),
@@ -104,12 +108,12 @@ const ACL_TAGS: [u16; 6] = [0x01, ACL_USER, 0x04, ACL_GROUP, 0x10, 0x20];
 /// except for named users and groups).
 fn acl_to_disk(value: &[u8]) -> Option<Vec<u8>> {
     let body = value.get(4..)?;
-    if get32(value, 0) != 2 || body.len() % 8 != 0 {
+    if le32_at(value, 0) != Some(2) || body.len() % 8 != 0 {
         return None;
     }
     let mut out = 1u32.to_le_bytes().to_vec();
     for e in body.chunks_exact(8) {
-        let tag = get16(e, 0);
+        let tag = le16_at(e, 0)?;
         if !ACL_TAGS.contains(&tag) {
             return None;
         }
@@ -122,13 +126,13 @@ fn acl_to_disk(value: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn acl_from_disk(value: &[u8]) -> Option<Vec<u8>> {
-    if get32(value, 0) != 1 {
+    if le32_at(value, 0) != Some(1) {
         return None;
     }
     let mut out = 2u32.to_le_bytes().to_vec();
     let mut at = 4;
     while at < value.len() {
-        let tag = get16(value, at);
+        let tag = le16_at(value, at)?;
         if !ACL_TAGS.contains(&tag) {
             return None;
         }
@@ -148,7 +152,7 @@ fn acl_from_disk(value: &[u8]) -> Option<Vec<u8>> {
 /// spare area (`room` bytes after the magic) and a block. Returns the
 /// in-inode area (magic included, `room + 4` bytes, or empty) and the block
 /// entries.
-pub fn place(mut entries: Vec<Entry>, room: usize) -> (Vec<u8>, Vec<Entry>) {
+pub(crate) fn place(mut entries: Vec<Entry>, room: usize) -> (Vec<u8>, Vec<Entry>) {
     entries.sort_by(|a, b| a.key().cmp(&b.key()));
     let mut used = 4; // the terminating zero word
     let mut split = 0;
@@ -164,10 +168,11 @@ pub fn place(mut entries: Vec<Entry>, room: usize) -> (Vec<u8>, Vec<Entry>) {
     if entries.is_empty() {
         return (Vec::new(), block);
     }
-    let mut area = vec![0u8; room + 4];
-    put32(&mut area, 0, XATTR_MAGIC);
+    let mut area = XattrIbodyHeader::default().to_bytes();
     // Offsets count from the first entry, right after the magic.
-    fill(&mut area[4..], &entries, 0);
+    let mut rest = vec![0u8; room];
+    fill(&mut rest, &entries, 0);
+    area.extend_from_slice(&rest);
     (area, block)
 }
 
@@ -187,13 +192,19 @@ fn fill(buf: &mut [u8], entries: &[Entry], first: usize) -> Vec<u32> {
         };
         let hash = e.hash();
         hashes.push(hash);
-        buf[at] = e.name.len() as u8;
-        buf[at + 1] = e.index;
-        put16(buf, at + 2, offs as u16);
-        put32(buf, at + 4, 0);
-        put32(buf, at + 8, e.value.len() as u32);
-        put32(buf, at + 12, hash);
-        buf[at + 16..at + 16 + e.name.len()].copy_from_slice(&e.name);
+        let mut w = RecordWriter::with_capacity(e.entry_len());
+        XattrEntry {
+            e_name_len: disk::name_len(&e.name),
+            e_name_index: e.index,
+            e_value_offs: in_block(offs),
+            e_value_inum: 0,
+            e_value_size: in_block_u32(e.value.len()),
+            e_hash: hash,
+        }
+        .encode(&mut w);
+        w.bytes(&e.name);
+        // The entries and values were sized to fit.
+        let _ = put_at(buf, at, &w.into_bytes());
         at += e.entry_len();
     }
     hashes
@@ -201,8 +212,9 @@ fn fill(buf: &mut [u8], entries: &[Entry], first: usize) -> Vec<u32> {
 
 /// Bytes the entries take in a block of any size (header, entries,
 /// terminator, values).
-pub fn block_need(entries: &[Entry]) -> usize {
-    32 + 4
+pub(crate) fn block_need(entries: &[Entry]) -> usize {
+    XattrHeader::SIZE
+        + 4
         + entries
             .iter()
             .map(|e| e.entry_len() + e.value_len())
@@ -210,16 +222,24 @@ pub fn block_need(entries: &[Entry]) -> usize {
 }
 
 /// An xattr block at `blocknr`, checksummed when `csum_seed` is given.
-pub fn render_block(entries: &[Entry], bs: usize, blocknr: u64, csum_seed: Option<u32>) -> Vec<u8> {
+pub(crate) fn render_block(
+    entries: &[Entry],
+    bs: usize,
+    blocknr: u64,
+    csum_seed: Option<u32>,
+) -> Vec<u8> {
     let mut buf = vec![0u8; bs];
-    put32(&mut buf, 0, XATTR_MAGIC);
-    put32(&mut buf, 4, 1); // refcount
-    put32(&mut buf, 8, 1); // blocks
-    let hashes = fill(&mut buf, entries, 32);
-    put32(&mut buf, 12, xattr_block_hash(hashes));
+    let hashes = fill(&mut buf, entries, XattrHeader::SIZE);
+    let mut h = XattrHeader {
+        h_refcount: 1,
+        h_blocks: 1,
+        h_hash: xattr_block_hash(hashes),
+        ..XattrHeader::default()
+    };
+    let _ = put_at(&mut buf, 0, &h.to_bytes());
     if let Some(seed) = csum_seed {
-        let crc = crc32c(crc32c(seed, &blocknr.to_le_bytes()), &buf);
-        put32(&mut buf, 16, crc);
+        h.h_checksum = crc32c(crc32c(seed, &blocknr.to_le_bytes()), &buf);
+        let _ = put_at(&mut buf, 0, &h.to_bytes());
     }
     buf
 }
