@@ -31,6 +31,7 @@ impl Overlay {
         }
     }
 
+    /// The shared tree the overlay sits on.
     pub fn base(&self) -> &Arc<Tree> {
         &self.base
     }
@@ -40,6 +41,7 @@ impl Overlay {
         self.changed.is_empty() && self.added.is_empty()
     }
 
+    /// What encoders read: the base with this overlay's changes.
     pub fn view(&self) -> View<'_> {
         View::new(&self.base, Some(self))
     }

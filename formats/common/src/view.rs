@@ -19,6 +19,7 @@ pub struct View<'a> {
 pub struct Entry {
     /// The full path without a leading `/`; the root is the empty path.
     pub path: Box<[u8]>,
+    /// The inode the name refers to.
     pub ino: InodeId,
     /// Link count: names of a non-directory; 2 plus subdirectories for a
     /// directory.
@@ -30,10 +31,12 @@ impl<'a> View<'a> {
         View { base, overlay }
     }
 
+    /// The root directory.
     pub fn root(&self) -> InodeId {
         Tree::ROOT
     }
 
+    /// The inode `id`: the overlay's copy when it has one, else the base's.
     pub fn inode(&self, id: InodeId) -> &'a Inode {
         if let Some(i) = self.overlay.and_then(|o| o.lookup_inode(id)) {
             return i;
@@ -50,6 +53,8 @@ impl<'a> View<'a> {
             .flat_map(|c| c.iter().map(|(n, &id)| (&**n, id)))
     }
 
+    /// Looks a path up (a leading `/`, `.` and `//` are allowed); `None`
+    /// if a component is missing.
     pub fn lookup(&self, path: &[u8]) -> Option<InodeId> {
         let mut cur = self.root();
         for c in normalize_path(path).ok()? {
