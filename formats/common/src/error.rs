@@ -15,7 +15,7 @@ pub enum Error {
     Limit {
         /// The entry, as a display path.
         path: String,
-        /// The image format, as users name it (`squashfs`, `ISO9660`, ...).
+        /// The image format, as users name it (`cpio`, `squashfs`, ...).
         format: &'static str,
         /// What exceeds the limit (`file size`, `name length`, ...).
         what: &'static str,
@@ -31,7 +31,8 @@ pub enum Error {
         path: String,
         /// The image format, as users name it.
         format: &'static str,
-        /// What the format cannot hold (`a socket`, `a 300-byte xattr name`, ...).
+        /// What it cannot store (`extended attributes without the ext_attr
+        /// feature`, ...).
         what: String,
     },
     /// A tree operation was given a path that does not fit the tree.
