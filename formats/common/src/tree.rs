@@ -288,11 +288,6 @@ impl Tree {
         false
     }
 
-    /// The tree alone, as encoders read it.
-    pub fn view(&self) -> crate::View<'_> {
-        crate::View::new(self, None)
-    }
-
     /// Reopens the tree for editing (consumes it; nothing is copied).
     pub fn into_builder(self, implicit_dir: Meta) -> TreeBuilder {
         TreeBuilder {
