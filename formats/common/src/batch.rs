@@ -36,6 +36,7 @@ impl std::fmt::Debug for Batch<'_> {
 }
 
 impl<'a> Batch<'a> {
+    /// Starts an empty batch over `sink`, which has received nothing yet.
     pub fn new(sink: &'a mut dyn Sink) -> Self {
         Batch {
             sink,
@@ -50,10 +51,12 @@ impl<'a> Batch<'a> {
         self.flushed.saturating_add(self.buf.len() as u64)
     }
 
+    /// Appends bytes to the buffer; they reach the sink at the next flush.
     pub fn put(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Appends `n` zero bytes (padding) to the buffer.
     pub fn zeros(&mut self, n: usize) {
         self.buf.resize(self.buf.len().saturating_add(n), 0);
     }
@@ -171,11 +174,11 @@ mod tests {
                 b.put(&i.to_le_bytes());
                 b.data(&FileData::bytes(vec![7u8; 300])).unwrap();
                 b.pad(512);
-                ends.push(b.pos() as usize);
+                ends.push(usize::try_from(b.pos()).unwrap());
                 b.end_member().unwrap();
             }
             b.data(&FileData::zeros(3 << 20)).unwrap();
-            ends.push(b.pos() as usize);
+            ends.push(usize::try_from(b.pos()).unwrap());
             b.end_member().unwrap();
             b.finish().unwrap();
         }

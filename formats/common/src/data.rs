@@ -12,6 +12,7 @@ use std::sync::Arc;
 /// process), a decompressed copy of it in a temporary file, or bytes in
 /// memory.
 pub trait Blob: Send + Sync {
+    /// The number of bytes; reads end there.
     fn len(&self) -> u64;
 
     /// Fills `buf` from `offset`; a short read is an error.
@@ -28,6 +29,7 @@ pub trait Blob: Send + Sync {
         None
     }
 
+    /// Whether there are no bytes at all.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -96,6 +98,7 @@ pub struct FileBlob {
 }
 
 impl FileBlob {
+    /// Takes the file's length now: the file must not change afterwards.
     pub fn new(file: File) -> io::Result<Self> {
         let len = file.metadata()?.len();
         Ok(FileBlob { file, len })
@@ -120,8 +123,11 @@ impl Blob for FileBlob {
 /// the file and sit at `stored` in the backing buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
+    /// Offset of the run in the file.
     pub logical: u64,
+    /// Offset of the run in the backing buffer.
     pub stored: u64,
+    /// Length of the run in bytes.
     pub len: u64,
 }
 
@@ -131,10 +137,17 @@ pub enum Source {
     /// Every byte is zero (this is also the empty file).
     Zeros,
     /// The bytes sit contiguously at `offset` in `backing`.
-    Range { backing: Backing, offset: u64 },
+    Range {
+        /// The buffer that holds the bytes.
+        backing: Backing,
+        /// Where the file's first byte is in it.
+        offset: u64,
+    },
     /// Data extents in `backing`, sorted and non-overlapping; the gaps are holes.
     Sparse {
+        /// The buffer the extents point into.
         backing: Backing,
+        /// The stored runs, by logical offset.
         extents: Arc<[Extent]>,
     },
     /// A file on the host, read when an encoder needs it.
@@ -163,6 +176,7 @@ pub struct FileData {
 }
 
 impl FileData {
+    /// A file of size 0.
     pub fn empty() -> Self {
         FileData {
             size: 0,
@@ -170,6 +184,7 @@ impl FileData {
         }
     }
 
+    /// A file of `size` zero bytes that refers to no buffer (a hole throughout).
     pub fn zeros(size: u64) -> Self {
         FileData {
             size,
@@ -177,6 +192,7 @@ impl FileData {
         }
     }
 
+    /// A file whose contents are `bytes`, held in memory.
     pub fn bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes = bytes.into();
         FileData {
@@ -185,6 +201,8 @@ impl FileData {
         }
     }
 
+    /// A file on the host, read only when an encoder needs it; `size` is
+    /// its length when the tree was built.
     pub fn host(path: impl Into<Arc<Path>>, size: u64) -> Self {
         FileData {
             size,
@@ -228,10 +246,13 @@ impl FileData {
         })
     }
 
+    /// The file's length in bytes, holes included.
     pub fn size(&self) -> u64 {
         self.size
     }
 
+    /// Where the bytes come from, for encoders that copy by source (sparse
+    /// maps, `copy_file_range`).
     pub fn source(&self) -> &Source {
         &self.source
     }

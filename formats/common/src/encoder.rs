@@ -55,10 +55,9 @@ pub trait Sink: Write {
 pub fn write_zeros<W: Write + ?Sized>(w: &mut W, mut n: u64) -> io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
-        let step = n.min(ZEROS.len() as u64);
-        // `step` is at most 4096, so the cast is exact.
-        w.write_all(&ZEROS[..step as usize])?;
-        n -= step;
+        let step = usize::try_from(n).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+        w.write_all(&ZEROS[..step])?;
+        n -= step as u64;
     }
     Ok(())
 }

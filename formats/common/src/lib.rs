@@ -10,6 +10,8 @@
 //! a shared backing buffer (usually the memory-mapped input tarball), a host
 //! file, or a small owned buffer.
 
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod batch;
 pub mod bytes;
 mod data;

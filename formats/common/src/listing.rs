@@ -18,13 +18,21 @@ use crate::view::View;
 /// non-UTF-8 bytes, control characters and `\` escaped as `\xNN`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Line {
+    /// Absolute path, escaped.
     pub path: String,
+    /// File type.
     pub kind: Kind,
+    /// Permission bits, setuid, setgid and sticky included.
     pub perm: u16,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
+    /// File size or symlink target length; 0 for other kinds.
     pub size: u64,
+    /// File hash, symlink target, `major,minor` or `-`.
     pub detail: String,
+    /// Modification time in whole seconds.
     pub mtime: i64,
 }
 

@@ -1,11 +1,10 @@
 //! Per-image changes over a frozen base tree.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::tree::{Inode, InodeId, Meta, Store, Tree};
-use crate::view::View;
+use crate::view::{Layer, View};
 
 /// A copy-on-write layer over a shared [`Tree`]: an inode is copied into the
 /// overlay only when the overlay changes it (for a directory, that is one
@@ -14,8 +13,7 @@ use crate::view::View;
 #[derive(Debug, Clone)]
 pub struct Overlay {
     base: Arc<Tree>,
-    changed: HashMap<InodeId, Inode>,
-    added: Vec<Inode>,
+    layer: Layer,
     implicit_dir: Meta,
 }
 
@@ -25,44 +23,40 @@ impl Overlay {
     pub fn new(base: Arc<Tree>, implicit_dir: Meta) -> Self {
         Overlay {
             base,
-            changed: HashMap::new(),
-            added: Vec::new(),
+            layer: Layer::default(),
             implicit_dir,
         }
     }
 
+    /// The shared tree the overlay sits on.
     pub fn base(&self) -> &Arc<Tree> {
         &self.base
     }
 
     /// Whether the overlay changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.changed.is_empty() && self.added.is_empty()
+        self.layer.changed.is_empty() && self.layer.added.is_empty()
     }
 
+    /// What encoders read: the base with this overlay's changes.
     pub fn view(&self) -> View<'_> {
-        View::new(&self.base, Some(self))
-    }
-
-    pub(crate) fn lookup_inode(&self, id: InodeId) -> Option<&Inode> {
-        let base_len = self.base.len();
-        match (id.0 as usize).checked_sub(base_len) {
-            Some(i) => self.added.get(i),
-            None => self.changed.get(&id),
-        }
+        View::new(&self.base, Some(&self.layer))
     }
 }
 
 impl Store for Overlay {
     fn get(&self, id: InodeId) -> &Inode {
-        self.lookup_inode(id).unwrap_or_else(|| self.base.inode(id))
+        self.layer
+            .get(self.base.len(), id)
+            .unwrap_or_else(|| self.base.inode(id))
     }
 
     fn get_mut(&mut self, id: InodeId) -> &mut Inode {
         let base_len = self.base.len();
         match (id.0 as usize).checked_sub(base_len) {
-            Some(i) => &mut self.added[i],
+            Some(i) => &mut self.layer.added[i],
             None => self
+                .layer
                 .changed
                 .entry(id)
                 .or_insert_with(|| self.base.inode(id).clone()),
@@ -73,11 +67,11 @@ impl Store for Overlay {
         let id = self
             .base
             .len()
-            .checked_add(self.added.len())
+            .checked_add(self.layer.added.len())
             .and_then(|n| u32::try_from(n).ok())
             .filter(|&n| n < u32::MAX)
             .ok_or_else(|| Error::tree("/", "more than 2^32 - 1 inodes"))?;
-        self.added.push(inode);
+        self.layer.added.push(inode);
         Ok(InodeId(id))
     }
 
@@ -129,6 +123,6 @@ mod tests {
         assert!(bv.lookup(b"bin/sh").is_some());
         assert_eq!(bv.inode(bv.lookup(b"dev/null").unwrap()).meta.perm, 0o755);
         // Only the two touched directories and one device were copied.
-        assert_eq!(o.changed.len(), 3);
+        assert_eq!(o.layer.changed.len(), 3);
     }
 }

@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 /// Why a path cannot be placed in a rootfs tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
+    /// A `..` component, which could climb above the root.
     #[error("`..` component would escape the root")]
     DotDot,
+    /// A NUL byte, which no filesystem stores in a name.
     #[error("NUL byte in name")]
     Nul,
 }

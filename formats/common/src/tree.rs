@@ -14,11 +14,14 @@ pub struct InodeId(pub u32);
 /// Seconds since the epoch (may be negative or past 2038) and nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Time {
+    /// Whole seconds; negative before 1970.
     pub sec: i64,
+    /// Nanoseconds within the second.
     pub nsec: u32,
 }
 
 impl Time {
+    /// A time of `sec` whole seconds.
     pub const fn from_secs(sec: i64) -> Self {
         Time { sec, nsec: 0 }
     }
@@ -28,13 +31,18 @@ impl Time {
 /// 12 bits of `st_mode`) and modification time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Meta {
+    /// Permission bits: the low 12 bits of `st_mode`.
     pub perm: u16,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Modification time.
     pub mtime: Time,
 }
 
 impl Meta {
+    /// Metadata with only the low 12 bits of `perm` kept.
     pub const fn new(perm: u16, uid: u32, gid: u32, mtime: Time) -> Self {
         Meta {
             perm: perm & 0o7777,
@@ -49,7 +57,9 @@ impl Meta {
 /// `user.foo`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Xattr {
+    /// Full name with its namespace prefix.
     pub name: Box<[u8]>,
+    /// Raw value bytes.
     pub value: Box<[u8]>,
 }
 
@@ -58,29 +68,46 @@ pub struct Xattr {
 pub enum Content {
     /// Entries by raw name bytes; iteration is in byte order.
     Dir(BTreeMap<Box<[u8]>, InodeId>),
+    /// A regular file and where its bytes are.
     File(FileData),
+    /// The raw target bytes.
     Symlink(Box<[u8]>),
+    /// A character device and its device numbers.
     CharDev {
+        /// Device major number.
         major: u32,
+        /// Device minor number.
         minor: u32,
     },
+    /// A block device and its device numbers.
     BlockDev {
+        /// Device major number.
         major: u32,
+        /// Device minor number.
         minor: u32,
     },
+    /// A named pipe.
     Fifo,
+    /// A Unix domain socket (only its name and metadata are stored).
     Socket,
 }
 
 /// The file type alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Regular file.
     File,
+    /// Directory.
     Dir,
+    /// Symbolic link.
     Symlink,
+    /// Character device.
     CharDev,
+    /// Block device.
     BlockDev,
+    /// Named pipe.
     Fifo,
+    /// Unix domain socket.
     Socket,
 }
 
@@ -125,6 +152,7 @@ impl Kind {
         }
     }
 
+    /// The kind in words, for error messages (`regular file`, `directory`, ...).
     pub const fn name(self) -> &'static str {
         match self {
             Kind::File => "regular file",
@@ -141,12 +169,16 @@ impl Kind {
 /// One inode: metadata, xattrs sorted by name, and content.
 #[derive(Debug, Clone)]
 pub struct Inode {
+    /// Ownership, permissions and mtime.
     pub meta: Meta,
+    /// Extended attributes, sorted by name.
     pub xattrs: Vec<Xattr>,
+    /// The kind and what belongs to it.
     pub content: Content,
 }
 
 impl Inode {
+    /// An inode without xattrs.
     pub fn new(meta: Meta, content: Content) -> Self {
         Inode {
             meta,
@@ -155,10 +187,12 @@ impl Inode {
         }
     }
 
+    /// An empty directory.
     pub fn dir(meta: Meta) -> Self {
         Inode::new(meta, Content::Dir(BTreeMap::new()))
     }
 
+    /// The file type of the content.
     pub fn kind(&self) -> Kind {
         match self.content {
             Content::Dir(_) => Kind::Dir,
@@ -186,6 +220,7 @@ impl Inode {
         }
     }
 
+    /// A directory's entries by name; `None` for other kinds.
     pub fn children(&self) -> Option<&BTreeMap<Box<[u8]>, InodeId>> {
         match &self.content {
             Content::Dir(c) => Some(c),
@@ -207,6 +242,7 @@ impl Inode {
         }
     }
 
+    /// Removes an xattr; returns whether it was there.
     pub fn remove_xattr(&mut self, name: &[u8]) -> bool {
         match self.xattrs.binary_search_by(|x| (*x.name).cmp(name)) {
             Ok(i) => {
@@ -221,7 +257,9 @@ impl Inode {
 /// One name in a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
+    /// The name, one path component.
     pub name: Box<[u8]>,
+    /// The inode it names.
     pub ino: InodeId,
 }
 
@@ -232,8 +270,10 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// The root directory's id.
     pub const ROOT: InodeId = InodeId(0);
 
+    /// The inode `id`. Panics if `id` is not from this tree.
     pub fn inode(&self, id: InodeId) -> &Inode {
         &self.inodes[id.0 as usize]
     }
@@ -243,12 +283,9 @@ impl Tree {
         self.inodes.len()
     }
 
+    /// Always false: a tree holds at least its root.
     pub fn is_empty(&self) -> bool {
         false
-    }
-
-    pub fn view(&self) -> crate::View<'_> {
-        crate::View::new(self, None)
     }
 
     /// Reopens the tree for editing (consumes it; nothing is copied).
@@ -450,10 +487,13 @@ impl TreeBuilder {
         }
     }
 
+    /// The inode `id`. Panics if `id` is not from this builder.
     pub fn inode(&self, id: InodeId) -> &Inode {
         self.get(id)
     }
 
+    /// The inode `id`, for changes that are not path edits. Panics if `id`
+    /// is not from this builder.
     pub fn inode_mut(&mut self, id: InodeId) -> &mut Inode {
         self.get_mut(id)
     }
@@ -475,6 +515,7 @@ impl TreeBuilder {
         }
     }
 
+    /// Freezes the tree.
     pub fn finish(self) -> Tree {
         Tree {
             inodes: self.inodes,

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use crate::overlay::Overlay;
 use crate::path::normalize_path;
 use crate::tree::{Inode, InodeId, Kind, Tree};
 
@@ -11,7 +10,34 @@ use crate::tree::{Inode, InodeId, Kind, Tree};
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     base: &'a Tree,
-    overlay: Option<&'a Overlay>,
+    layer: Option<&'a Layer>,
+}
+
+/// The inodes an overlay holds above its base: copies of the base inodes it
+/// changed, by id, and the inodes it added, whose ids follow the base's.
+/// Kept here rather than in the overlay so that a view reads an overlay
+/// without depending on it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layer {
+    pub(crate) changed: HashMap<InodeId, Inode>,
+    pub(crate) added: Vec<Inode>,
+}
+
+impl Layer {
+    /// The layer's inode `id` over a base of `base_len` inodes, if it has one.
+    pub(crate) fn get(&self, base_len: usize, id: InodeId) -> Option<&Inode> {
+        match (id.0 as usize).checked_sub(base_len) {
+            Some(i) => self.added.get(i),
+            None => self.changed.get(&id),
+        }
+    }
+}
+
+impl Tree {
+    /// The tree alone, as encoders read it.
+    pub fn view(&self) -> View<'_> {
+        View::new(self, None)
+    }
 }
 
 /// One name in the tree, as a walk yields it.
@@ -19,6 +45,7 @@ pub struct View<'a> {
 pub struct Entry {
     /// The full path without a leading `/`; the root is the empty path.
     pub path: Box<[u8]>,
+    /// The inode the name refers to.
     pub ino: InodeId,
     /// Link count: names of a non-directory; 2 plus subdirectories for a
     /// directory.
@@ -26,16 +53,18 @@ pub struct Entry {
 }
 
 impl<'a> View<'a> {
-    pub(crate) fn new(base: &'a Tree, overlay: Option<&'a Overlay>) -> Self {
-        View { base, overlay }
+    pub(crate) fn new(base: &'a Tree, layer: Option<&'a Layer>) -> Self {
+        View { base, layer }
     }
 
+    /// The root directory.
     pub fn root(&self) -> InodeId {
         Tree::ROOT
     }
 
+    /// The inode `id`: the overlay's copy when it has one, else the base's.
     pub fn inode(&self, id: InodeId) -> &'a Inode {
-        if let Some(i) = self.overlay.and_then(|o| o.lookup_inode(id)) {
+        if let Some(i) = self.layer.and_then(|l| l.get(self.base.len(), id)) {
             return i;
         }
         self.base.inode(id)
@@ -50,6 +79,8 @@ impl<'a> View<'a> {
             .flat_map(|c| c.iter().map(|(n, &id)| (&**n, id)))
     }
 
+    /// Looks a path up (a leading `/`, `.` and `//` are allowed); `None`
+    /// if a component is missing.
     pub fn lookup(&self, path: &[u8]) -> Option<InodeId> {
         let mut cur = self.root();
         for c in normalize_path(path).ok()? {

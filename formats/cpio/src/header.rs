@@ -81,7 +81,7 @@ impl Header {
 
     /// The header bytes, with hex digits in upper case as GNU cpio and
     /// `gen_init_cpio` write them.
-    pub fn encode(&self, format: CpioFormat) -> [u8; HEADER_LEN] {
+    pub(crate) fn encode(&self, format: CpioFormat) -> [u8; HEADER_LEN] {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
         let mut out = [0u8; HEADER_LEN];
         out[..MAGIC_LEN].copy_from_slice(format.magic());
@@ -99,7 +99,7 @@ impl Header {
     }
 
     /// Parses a header; the error is the reason it is not one.
-    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<(CpioFormat, Header), String> {
+    pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Result<(CpioFormat, Header), String> {
         let (magic, rest) = bytes.split_at(MAGIC_LEN);
         let format = CpioFormat::from_magic(magic).ok_or_else(|| match magic {
             b"070707" => "odc (070707) cpio: only newc and crc are supported".to_owned(),

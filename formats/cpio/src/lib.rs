@@ -6,6 +6,8 @@
 //! [`rootforge_common::Tree`] the way the kernel's unpacker would, with file
 //! data left in place in the image buffer.
 
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
+
 mod header;
 mod read;
 mod write;

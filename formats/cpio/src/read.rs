@@ -108,7 +108,7 @@ impl std::fmt::Debug for Members<'_> {
 }
 
 impl<'a> Members<'a> {
-    pub fn new(image: &'a dyn Blob) -> Self {
+    pub(crate) fn new(image: &'a dyn Blob) -> Self {
         Members {
             window: Window::new(image),
             pos: 0,

@@ -6,7 +6,7 @@ use rootforge_common::{
     Sink, Time, Tree, TreeBuilder, listing,
 };
 
-use crate::header::{CpioFormat, HEADER_LEN, Header, byte_sum, padding};
+use crate::header::{CpioFormat, HEADER_LEN, Header, byte_sum};
 use crate::read::{Members, Raw};
 use crate::{CpioEncoder, read};
 
@@ -26,8 +26,10 @@ fn node(content: Content) -> Inode {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+    (0..=u8::MAX)
+        .cycle()
+        .take(len)
+        .map(|i| i.wrapping_mul(31).wrapping_add(seed))
         .collect()
 }
 
@@ -235,7 +237,10 @@ fn members_follow_find_sort_order_with_reproducible_fields() {
         assert_eq!(m.header.ino, group[0].header.ino);
         assert_eq!(m.header.mode, 0o104755);
     }
-    assert_eq!(group.map(|m| m.header.filesize), [0, 0, BUSYBOX_LEN as u32]);
+    assert_eq!(
+        group.map(|m| m.header.filesize),
+        [0, 0, u32::try_from(BUSYBOX_LEN).unwrap()]
+    );
     assert_eq!(data(&image, group[2]), pattern(BUSYBOX_LEN, 7));
 
     // Directories count their subdirectories.
@@ -496,7 +501,7 @@ fn writes_are_batched_and_boundaries_fall_between_entries() {
         let path = format!("d{}/f{i}", i % 7);
         b.insert(
             path.as_bytes(),
-            file(0o644, pattern(100, i as u8)),
+            file(0o644, pattern(100, u8::try_from(i % 256).unwrap())),
             Replace::Always,
         )
         .unwrap();
@@ -595,14 +600,14 @@ fn data_that_is_not_in_memory_is_streamed() {
 
 /// One member, for hand-made archives.
 fn member(format: CpioFormat, mut h: Header, name: &[u8], data: &[u8]) -> Vec<u8> {
-    h.namesize = name.len() as u32 + 1;
-    h.filesize = data.len() as u32;
+    h.namesize = u32::try_from(name.len() + 1).unwrap();
+    h.filesize = u32::try_from(data.len()).unwrap();
     let mut out = h.encode(format).to_vec();
     out.extend_from_slice(name);
     out.push(0);
-    out.resize(out.len() + padding(out.len() as u64, 4) as usize, 0);
+    out.resize(out.len().next_multiple_of(4), 0);
     out.extend_from_slice(data);
-    out.resize(out.len() + padding(out.len() as u64, 4) as usize, 0);
+    out.resize(out.len().next_multiple_of(4), 0);
     out
 }
 
@@ -688,7 +693,7 @@ fn reader_replaces_earlier_names_and_sets_the_root() {
 fn reader_resets_links_at_each_trailer_of_concatenated_archives() {
     let first = [newc(&[(entry(REG, 5, 2), "a", b"1")]), trailer()].concat();
     let mut image = first.clone();
-    image.resize(image.len() + padding(image.len() as u64, 512) as usize, 0);
+    image.resize(image.len().next_multiple_of(512), 0);
     image.extend(newc(&[(entry(REG, 5, 2), "b", b"")]));
     let tree = read(backing(image)).unwrap();
     let v = tree.view();

@@ -28,6 +28,7 @@ const BLOCK: u64 = 512;
 /// the output padded to 512 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpioEncoder {
+    /// newc, or crc with a checksum of each file's bytes.
     pub format: CpioFormat,
 }
 

@@ -6,7 +6,7 @@
 //! `pax` (extended header records), `sparse` (sparse maps of every GNU
 //! flavour), `read` (the archive walk) and `write` (the encoder).
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, clippy::cast_possible_truncation)]
 
 mod header;
 mod pax;

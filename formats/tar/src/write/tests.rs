@@ -253,7 +253,7 @@ fn reads_back_with_the_tar_crate() {
     let tree = sample();
     let view = tree.view();
     let (bytes, report) = encode(&tree);
-    assert_eq!(bytes.len() % RECORD as usize, 0);
+    assert_eq!(bytes.len() as u64 % RECORD, 0);
     assert_eq!(report.bytes, bytes.len() as u64);
     assert_eq!(
         report.warnings,
