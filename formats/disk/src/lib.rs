@@ -8,6 +8,7 @@
 //! contents in offset order with the tables laid over them, gaps as sink
 //! skips. [`read::read`] parses a table back.
 
+pub mod config;
 pub mod error;
 pub mod guid;
 pub mod plan;
