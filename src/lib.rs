@@ -14,6 +14,7 @@ pub mod compress;
 pub mod format;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
+pub mod genimage;
 pub mod image;
 pub mod input;
 pub mod inspect;

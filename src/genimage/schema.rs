@@ -1,0 +1,240 @@
+//! Which sections and keys genimage's configuration has (genimage.c,
+//! config.c and every image-*.c's option table), so that an unknown key
+//! or type is an error that names its line.
+
+use rootforge_disk::config::{ConfigError, Item, Section};
+
+/// A section's keys and subsections.
+#[derive(Debug)]
+pub struct Schema {
+    pub keys: &'static [&'static str],
+    pub sections: &'static [(&'static str, &'static Schema)],
+}
+
+/// `image NAME { ... }` without its type section.
+pub const IMAGE_KEYS: &[&str] = &[
+    "name",
+    "size",
+    "mountpoint",
+    "srcpath",
+    "empty",
+    "temporary",
+    "exec-pre",
+    "exec-post",
+    "flashtype",
+];
+
+pub static PARTITION: Schema = Schema {
+    keys: &[
+        "offset",
+        "size",
+        "align",
+        "partition-type",
+        "bootable",
+        "forced-primary",
+        "read-only",
+        "hidden",
+        "no-automount",
+        "fill",
+        "sparse",
+        "image",
+        "holes",
+        "imageoffset",
+        "autoresize",
+        "in-partition-table",
+        "partition-uuid",
+        "partition-type-uuid",
+    ],
+    sections: &[],
+};
+
+pub static FLASH_CHIP: Schema = Schema {
+    keys: &[
+        "pebsize",
+        "lebsize",
+        "numpebs",
+        "minimum-io-unit-size",
+        "vid-header-offset",
+        "sub-page-size",
+    ],
+    sections: &[],
+};
+
+/// The `config { }` section: genimage's global options.
+pub static CONFIG: Schema = Schema {
+    keys: &[
+        "loglevel",
+        "rootpath",
+        "tmppath",
+        "inputpath",
+        "outputpath",
+        "includepath",
+        "config",
+        "configdump",
+        "randomseed",
+        "cpio",
+        "dd",
+        "debugfs",
+        "e2fsck",
+        "genext2fs",
+        "genisoimage",
+        "mcopy",
+        "mmd",
+        "mkcramfs",
+        "mkdosfs",
+        "mke2fs",
+        "mkfserofs",
+        "mkfsjffs2",
+        "mkfsf2fs",
+        "mkfsbtrfs",
+        "mkfsfbtrfs",
+        "openssl",
+        "sloadf2fs",
+        "mkfsubifs",
+        "mksquashfs",
+        "qemu-img",
+        "rauc",
+        "tar",
+        "tune2fs",
+        "ubinize",
+        "mkimage",
+        "fiptool",
+        "veritysetup",
+    ],
+    // Custom `gpt-shortcuts` are not followed: an unknown section.
+    sections: &[],
+};
+
+pub static HDIMAGE: Schema = Schema {
+    keys: &[
+        "align",
+        "disk-signature",
+        "disk-uuid",
+        "partition-table",
+        "extended-partition",
+        "partition-table-type",
+        "gpt",
+        "gpt-location",
+        "gpt-no-backup",
+        "fill",
+    ],
+    sections: &[],
+};
+
+pub static EXT: Schema = Schema {
+    keys: &[
+        "root-owner",
+        "extraargs",
+        "features",
+        "label",
+        "fs-timestamp",
+        "use-mke2fs",
+        "usage-type",
+        "mke2fs-conf",
+    ],
+    sections: &[],
+};
+
+pub static SQUASHFS: Schema = Schema {
+    keys: &["extraargs", "compression", "block-size"],
+    sections: &[],
+};
+
+pub static CPIO: Schema = Schema {
+    keys: &["format", "extraargs", "compress"],
+    sections: &[],
+};
+
+pub static TAR: Schema = Schema {
+    keys: &[],
+    sections: &[],
+};
+
+pub static ISO: Schema = Schema {
+    keys: &[
+        "boot-image",
+        "bootargs",
+        "extraargs",
+        "input-charset",
+        "volume-id",
+    ],
+    sections: &[],
+};
+
+static VFAT_FILE: Schema = Schema {
+    keys: &["image"],
+    sections: &[],
+};
+
+pub static VFAT: Schema = Schema {
+    keys: &["extraargs", "label", "files"],
+    sections: &[("file", &VFAT_FILE)],
+};
+
+/// Image types rootforge builds (vfat's crate plugs in here).
+pub static TYPES: &[(&str, &Schema)] = &[
+    ("hdimage", &HDIMAGE),
+    ("ext2", &EXT),
+    ("ext3", &EXT),
+    ("ext4", &EXT),
+    ("squashfs", &SQUASHFS),
+    ("cpio", &CPIO),
+    ("tar", &TAR),
+    ("iso", &ISO),
+    ("vfat", &VFAT),
+];
+
+/// Image types genimage has and rootforge does not build.
+pub const FOREIGN_TYPES: &[&str] = &[
+    "android-sparse",
+    "btrfs",
+    "cramfs",
+    "custom",
+    "erofs",
+    "f2fs",
+    "file",
+    "fip",
+    "fit",
+    "flash",
+    "jffs2",
+    "mdraid",
+    "qemu",
+    "rauc",
+    "ubi",
+    "ubifs",
+    "verity",
+    "verity-sig",
+];
+
+/// Checks every key and subsection of `s` against `schema`.
+///
+/// # Errors
+///
+/// The first unknown key or section, with its line.
+pub fn check(s: &Section, schema: &Schema, what: &str) -> Result<(), ConfigError> {
+    for item in &s.items {
+        match item {
+            Item::Opt(o) => {
+                if !schema.keys.contains(&o.key.as_str()) {
+                    return Err(ConfigError::new(
+                        &o.loc,
+                        Some(&o.key),
+                        format!("unknown option in {what}"),
+                    ));
+                }
+            }
+            Item::Section(sub) => {
+                let Some((_, sub_schema)) = schema.sections.iter().find(|(n, _)| *n == sub.name)
+                else {
+                    return Err(ConfigError::new(
+                        &sub.loc,
+                        Some(&sub.name),
+                        format!("unknown section in {what}"),
+                    ));
+                };
+                check(sub, sub_schema, &format!("{what} > {}", sub.name))?;
+            }
+        }
+    }
+    Ok(())
+}
