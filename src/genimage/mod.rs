@@ -49,6 +49,8 @@ pub struct Paths {
     pub inputpath: PathBuf,
     pub outputpath: PathBuf,
     pub loglevel: u32,
+    /// `config { gpt-shortcuts { } }`.
+    pub type_shortcuts: Vec<(String, rootforge_disk::Guid)>,
 }
 
 /// The process environment, as the run sees it.
@@ -120,8 +122,21 @@ pub fn run(req: &Request, env: Env<'_>, source_date_epoch: Option<i64>) -> Resul
         },
     )
     .map_err(cfg_err)?;
-    let paths = resolve_paths(req, &top, env, config_path)?;
+    let mut paths = resolve_paths(req, &top, env, config_path)?;
     let images = check_config(&top)?;
+    for sc in top
+        .sections()
+        .filter(|s| s.name == "config")
+        .flat_map(|c| c.sections())
+        .filter(|s| s.name == "gpt-shortcuts")
+    {
+        for o in sc.opts() {
+            let v = o.values.last().map(String::as_str).unwrap_or_default();
+            let g = rootforge_disk::Guid::parse(v)
+                .ok_or_else(|| at(&o.loc, Some(&o.key), format!("'{v}' is not a UUID")))?;
+            paths.type_shortcuts.push((o.key.clone(), g));
+        }
+    }
     build_all(&images, &paths, source_date_epoch)
 }
 
@@ -164,6 +179,7 @@ fn resolve_paths(req: &Request, top: &Section, env: Env<'_>, config: PathBuf) ->
         inputpath: pick(&req.inputpath, "inputpath", "input"),
         outputpath: pick(&req.outputpath, "outputpath", "images"),
         loglevel,
+        type_shortcuts: Vec::new(),
     })
 }
 
@@ -790,6 +806,7 @@ fn build_hd(
     spec.gpt_location = size_of(hd, "gpt-location")?;
     spec.gpt_no_backup = bool_of(hd, "gpt-no-backup", false)?;
     spec.fill = bool_of(hd, "fill", false)?;
+    spec.type_shortcuts.clone_from(&paths.type_shortcuts);
     if let Some((n, pct)) = img.sec.size("size", true).map_err(cfg_err)? {
         if pct {
             return Err(at(

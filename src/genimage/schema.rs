@@ -7,7 +7,8 @@ use rootforge_disk::config::{ConfigError, Item, Section};
 /// A section's keys and subsections.
 #[derive(Debug)]
 pub struct Schema {
-    pub keys: &'static [&'static str],
+    /// `None`: any key (a section of `name = value` pairs).
+    pub keys: Option<&'static [&'static str]>,
     pub sections: &'static [(&'static str, &'static Schema)],
 }
 
@@ -25,7 +26,7 @@ pub const IMAGE_KEYS: &[&str] = &[
 ];
 
 pub static PARTITION: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "offset",
         "size",
         "align",
@@ -44,25 +45,25 @@ pub static PARTITION: Schema = Schema {
         "in-partition-table",
         "partition-uuid",
         "partition-type-uuid",
-    ],
+    ]),
     sections: &[],
 };
 
 pub static FLASH_CHIP: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "pebsize",
         "lebsize",
         "numpebs",
         "minimum-io-unit-size",
         "vid-header-offset",
         "sub-page-size",
-    ],
+    ]),
     sections: &[],
 };
 
 /// The `config { }` section: genimage's global options.
 pub static CONFIG: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "loglevel",
         "rootpath",
         "tmppath",
@@ -100,13 +101,18 @@ pub static CONFIG: Schema = Schema {
         "mkimage",
         "fiptool",
         "veritysetup",
-    ],
-    // Custom `gpt-shortcuts` are not followed: an unknown section.
+    ]),
+    sections: &[("gpt-shortcuts", &GPT_SHORTCUTS)],
+};
+
+/// `config { gpt-shortcuts { name = "uuid" } }`.
+pub static GPT_SHORTCUTS: Schema = Schema {
+    keys: None,
     sections: &[],
 };
 
 pub static HDIMAGE: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "align",
         "disk-signature",
         "disk-uuid",
@@ -117,12 +123,12 @@ pub static HDIMAGE: Schema = Schema {
         "gpt-location",
         "gpt-no-backup",
         "fill",
-    ],
+    ]),
     sections: &[],
 };
 
 pub static EXT: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "root-owner",
         "extraargs",
         "features",
@@ -131,43 +137,43 @@ pub static EXT: Schema = Schema {
         "use-mke2fs",
         "usage-type",
         "mke2fs-conf",
-    ],
+    ]),
     sections: &[],
 };
 
 pub static SQUASHFS: Schema = Schema {
-    keys: &["extraargs", "compression", "block-size"],
+    keys: Some(&["extraargs", "compression", "block-size"]),
     sections: &[],
 };
 
 pub static CPIO: Schema = Schema {
-    keys: &["format", "extraargs", "compress"],
+    keys: Some(&["format", "extraargs", "compress"]),
     sections: &[],
 };
 
 pub static TAR: Schema = Schema {
-    keys: &[],
+    keys: Some(&[]),
     sections: &[],
 };
 
 pub static ISO: Schema = Schema {
-    keys: &[
+    keys: Some(&[
         "boot-image",
         "bootargs",
         "extraargs",
         "input-charset",
         "volume-id",
-    ],
+    ]),
     sections: &[],
 };
 
 static VFAT_FILE: Schema = Schema {
-    keys: &["image"],
+    keys: Some(&["image"]),
     sections: &[],
 };
 
 pub static VFAT: Schema = Schema {
-    keys: &["extraargs", "label", "files"],
+    keys: Some(&["extraargs", "label", "files"]),
     sections: &[("file", &VFAT_FILE)],
 };
 
@@ -215,7 +221,7 @@ pub fn check(s: &Section, schema: &Schema, what: &str) -> Result<(), ConfigError
     for item in &s.items {
         match item {
             Item::Opt(o) => {
-                if !schema.keys.contains(&o.key.as_str()) {
+                if schema.keys.is_some_and(|k| !k.contains(&o.key.as_str())) {
                     return Err(ConfigError::new(
                         &o.loc,
                         Some(&o.key),

@@ -133,6 +133,9 @@ pub struct DiskSpec {
     /// The disk's size (0: up to the last partition).
     pub size: u64,
     pub partitions: Vec<PartSpec>,
+    /// Type shortcuts of the configuration, looked up (without regard to
+    /// case) before genimage's own.
+    pub type_shortcuts: Vec<(String, Guid)>,
 }
 
 /// What an area of the planned disk is.
@@ -535,14 +538,20 @@ pub fn plan(spec: &DiskSpec) -> Result<Layout> {
             }
             if table.has_gpt() && in_table {
                 let t = p.type_guid.as_deref().unwrap_or("L");
-                areas[i].type_guid = guid::partition_type(t).ok_or_else(|| {
-                    DiskError::invalid(
-                        who,
-                        format!(
-                            "invalid partition type (neither a UUID nor a known shortcut): {t}"
-                        ),
-                    )
-                })?;
+                let custom = spec
+                    .type_shortcuts
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(t))
+                    .map(|(_, g)| *g);
+                areas[i].type_guid =
+                    custom.or_else(|| guid::partition_type(t)).ok_or_else(|| {
+                        DiskError::invalid(
+                            who,
+                            format!(
+                                "invalid partition type (neither a UUID nor a known shortcut): {t}"
+                            ),
+                        )
+                    })?;
                 areas[i].guid = match &p.guid {
                     Some(g) => Guid::parse(g).ok_or_else(|| {
                         DiskError::invalid(who, format!("invalid partition UUID: {g}"))
