@@ -73,3 +73,22 @@ pub fn listing(path: &Path) -> Result<Vec<listing::Line>> {
     let (_, tree) = read_image(path)?;
     Ok(listing::of_view(&tree.view())?)
 }
+
+/// The partition table of a disk image (a file that is no other image
+/// rootforge reads and starts with an MBR), for `inspect`.
+///
+/// # Errors
+///
+/// A file that cannot be read, or a disk whose table is malformed.
+pub fn disk_table(path: &Path) -> Result<Option<rootforge_disk::read::Table>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if Format::sniff(&bytes).is_some()
+        || compress::sniff(&bytes).is_some()
+        || bytes.starts_with(&UIMAGE_MAGIC)
+        || !rootforge_disk::read::is_partitioned(&bytes)
+    {
+        return Ok(None);
+    }
+    let table = rootforge_disk::read::read(&bytes).with_context(|| path.display().to_string())?;
+    Ok(Some(table))
+}

@@ -43,7 +43,7 @@ pub enum Command {
     Inspect {
         /// An image rootforge can read back (cpio, tar, squashfs, ext2/3/4
         /// or iso9660; cpio, tar and ext optionally compressed or U-Boot
-        /// wrapped).
+        /// wrapped), or a partitioned disk (its MBR or GPT table).
         image: std::path::PathBuf,
     },
     /// Build the images a Buildroot configuration enables, from its target

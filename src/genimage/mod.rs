@@ -915,7 +915,7 @@ fn build_hd(
     }
     let disk_err = |e: DiskError| -> anyhow::Error {
         let loc = e
-            .part()
+            .blame()
             .and_then(|k| parts.get(k))
             .map_or(&hd.loc, |p| &p.loc);
         at(loc, None, format!("image {}: {e}", img.file))

@@ -88,6 +88,16 @@ impl DiskError {
         }
     }
 
+    /// The partition to point at: the one the error is about, or, when
+    /// that is a table structure, the partition it collided with.
+    #[must_use]
+    pub fn blame(&self) -> Option<usize> {
+        match self {
+            DiskError::Overlap { part, other, .. } => part.or(*other),
+            _ => self.part(),
+        }
+    }
+
     pub(crate) fn invalid(part: Option<(usize, &str)>, reason: impl Into<String>) -> DiskError {
         DiskError::Invalid {
             part: part.map(|p| p.0),

@@ -403,6 +403,15 @@ pub fn plan(spec: &DiskSpec) -> Result<Layout> {
                 }
                 i += 1;
             }
+            if let Some(e) = extended
+                && !areas.iter().any(|a| a.logical)
+            {
+                let first = areas.get(e + 1).and_then(Placed::who);
+                return Err(DiskError::invalid(
+                    first,
+                    "the extended partition would hold no logical partition (this partition, at its slot, is forced-primary)",
+                ));
+            }
         }
     }
 
