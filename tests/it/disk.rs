@@ -250,7 +250,26 @@ fn compare_with_genimage(w: &Work) {
         let disk = fs::read(&ours).unwrap();
         if read::read(&disk).unwrap().kind != Kind::Mbr {
             let v = tool("sgdisk", &["-v"], &ours);
-            assert!(v.contains("No problems found"), "sgdisk -v {n:?}:\n{v}");
+            let hdr = rootforge_disk::table::GptHeader::parse(&disk[512..1024]).unwrap();
+            if hdr.alternate_lba == 1 {
+                // gpt-no-backup: sgdisk misses the backup, and says the
+                // same of genimage's image.
+                // Its warnings (not problems) differ by v16's first LBA.
+                let problems = |t: String| -> Vec<String> {
+                    t.lines()
+                        .filter(|l| l.starts_with("Problem:") || l.starts_with("Identified"))
+                        .map(str::to_owned)
+                        .collect()
+                };
+                assert_eq!(
+                    problems(v.clone()),
+                    problems(tool("sgdisk", &["-v"], &theirs)),
+                    "sgdisk -v {n:?}"
+                );
+                assert!(v.contains("secondary header"), "sgdisk -v {n:?}:\n{v}");
+            } else {
+                assert!(v.contains("No problems found"), "sgdisk -v {n:?}:\n{v}");
+            }
             assert_eq!(
                 sgdisk_print(&ours),
                 sgdisk_print(&theirs),
