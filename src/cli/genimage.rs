@@ -79,3 +79,37 @@ pub fn run(args: &GenimageArgs) -> Result<()> {
     run_request(&args.request(), &env, sde)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn genimage_command_line_is_consistent_and_takes_genimage_spellings() {
+        GenimageCli::command().debug_assert();
+        let cli = GenimageCli::try_parse_from([
+            "genimage",
+            "--rootpath",
+            "/t",
+            "--tmppath=/tmp/g",
+            "--inputpath",
+            "in",
+            "--outputpath",
+            "out",
+            "--config",
+            "b.cfg",
+            "--includepath",
+            "a:b",
+            "--loglevel",
+            "2",
+        ])
+        .unwrap();
+        let r = cli.args.request();
+        assert_eq!(r.rootpath.as_deref(), Some("/t".as_ref()));
+        assert_eq!(r.tmppath.as_deref(), Some("/tmp/g".as_ref()));
+        assert_eq!(r.config.as_deref(), Some("b.cfg".as_ref()));
+        assert_eq!(r.includepath.as_deref(), Some("a:b"));
+        assert_eq!(r.loglevel, Some(2));
+    }
+}

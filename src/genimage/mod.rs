@@ -929,3 +929,65 @@ fn build_hd(
         .with_context(|| format!("writing {}", dest.display()))?;
     Ok(len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn top(text: &str) -> Section {
+        let owned = text.to_owned();
+        let read = move |_: &Path| Ok(owned.clone());
+        let env = |_: &str| None;
+        config::parse(
+            Path::new("t.cfg"),
+            &config::Source {
+                include_path: vec![],
+                env: &env,
+                read: &read,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn paths_come_from_flags_then_config_then_environment_then_defaults() {
+        let t = top("config { rootpath = \"/cfg-root\" outputpath = o }\n");
+        let env = |k: &str| (k == "GENIMAGE_INPUTPATH").then(|| "/env-in".to_owned());
+        let req = Request {
+            outputpath: Some("/flag-out".into()),
+            ..Request::default()
+        };
+        let p = resolve_paths(&req, &t, &env, "c.cfg".into()).unwrap();
+        assert_eq!(p.rootpath, PathBuf::from("/cfg-root"));
+        assert_eq!(p.outputpath, PathBuf::from("/flag-out"));
+        assert_eq!(p.inputpath, PathBuf::from("/env-in"));
+        assert_eq!(p.tmppath, PathBuf::from("tmp"));
+        assert_eq!(p.loglevel, 1);
+    }
+
+    #[test]
+    fn types_and_keys_are_checked_with_their_lines() {
+        let err = |text: &str| {
+            check_config(&top(text))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err("image a { hdimage { } vfat { } }").contains("two types"));
+        assert!(err("image a {\n rauc { }\n}").starts_with("t.cfg:2: rauc:"));
+        assert!(
+            err("image a {\n ext4 { label = x\n  lable = y }\n}").starts_with("t.cfg:3: lable:")
+        );
+        assert!(err("image { hdimage {} }").contains("needs a title"));
+        assert!(err("image a { size = 1M }").contains("no type section"));
+        assert!(err("bogus = 1").contains("unknown top-level option"));
+        assert!(err("image a { ext4 {} partition p { } }").contains("only for hdimage"));
+        assert!(err("image a { hdimage {} }\nimage a { hdimage {} }").contains("defined twice"));
+        assert!(
+            check_config(&top(
+                "image a { hdimage {} partition p { image = x offset = 1M } }"
+            ))
+            .is_ok()
+        );
+    }
+}
