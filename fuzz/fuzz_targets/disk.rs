@@ -53,11 +53,16 @@ fn spec(data: &[u8]) -> (DiskSpec, Vec<Option<Box<dyn Content>>>) {
             image: (len > 0).then(|| ImageRef {
                 name: format!("f{i}"),
                 size: len as u64,
-                holes: if flags & 64 == 64 { vec![(440, 512)] } else { vec![] },
+                holes: if flags & 64 == 64 {
+                    vec![(440, 512)]
+                } else {
+                    vec![]
+                },
             }),
             ..PartSpec::default()
         };
-        contents.push((len > 0).then(|| Box::new(BytesContent(vec![0xa5; len])) as Box<dyn Content>));
+        contents
+            .push((len > 0).then(|| Box::new(BytesContent(vec![0xa5; len])) as Box<dyn Content>));
         spec.partitions.push(p);
     }
     (spec, contents)
