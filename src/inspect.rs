@@ -93,3 +93,28 @@ pub fn listing(path: &Path) -> Result<Vec<listing::Line>> {
     let (_, tree) = read_image(path)?;
     Ok(listing::of_view(&tree.view())?)
 }
+
+/// The partition table of a disk image (a file that is no other image
+/// rootforge reads and starts with an MBR), for `inspect`.
+///
+/// # Errors
+///
+/// A file that cannot be read, or a disk whose table is malformed.
+pub fn disk_table(path: &Path) -> Result<Option<rootforge_disk::read::Table>> {
+    use std::io::Read;
+    // Only the head decides, so an image of another format is read once.
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1 << 16).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    if Format::sniff(&head).is_some()
+        || compress::sniff(&head).is_some()
+        || head.starts_with(&UIMAGE_MAGIC)
+        || !rootforge_disk::read::is_partitioned(&head)
+    {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let table = rootforge_disk::read::read(&bytes).with_context(|| path.display().to_string())?;
+    Ok(Some(table))
+}

@@ -14,6 +14,7 @@ pub mod compress;
 pub mod format;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
+pub mod genimage;
 pub mod image;
 pub mod input;
 pub mod inspect;
@@ -26,6 +27,7 @@ pub mod uimage;
 
 pub use rootforge_common as common;
 pub use rootforge_cpio as cpio;
+pub use rootforge_disk as disk;
 pub use rootforge_ext as ext;
 pub use rootforge_fat as fat;
 pub use rootforge_iso9660 as iso9660;

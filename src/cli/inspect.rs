@@ -11,6 +11,10 @@ use anyhow::Result;
 ///
 /// An image that cannot be read, or a closed stdout.
 pub fn run(image: &Path) -> Result<()> {
+    if let Some(table) = crate::inspect::disk_table(image)? {
+        print!("{table}");
+        return Ok(());
+    }
     let lines = crate::inspect::listing(image)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for l in &lines {

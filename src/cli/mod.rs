@@ -6,6 +6,7 @@ pub mod build;
 pub mod buildroot;
 pub mod compare;
 pub mod config;
+pub mod genimage;
 pub mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +15,7 @@ pub use build::BuildArgs;
 pub use buildroot::BuildrootArgs;
 pub use compare::CompareArgs;
 pub use config::Config;
+pub use genimage::{GenimageArgs, GenimageCli};
 
 /// rootforge turns one root filesystem into every image a build needs, natively
 /// and in parallel, with no external tools.
@@ -41,7 +43,7 @@ pub enum Command {
     Inspect {
         /// An image rootforge can read back (cpio, tar, squashfs, ext2/3/4
         /// or iso9660; cpio, tar and ext optionally compressed or U-Boot
-        /// wrapped).
+        /// wrapped), or a partitioned disk (its MBR or GPT table).
         image: std::path::PathBuf,
     },
     /// Build the images a Buildroot configuration enables, from its target
@@ -50,6 +52,9 @@ pub enum Command {
     /// Build every format × compressor × block size from one read of a
     /// rootfs and print sizes, build times and read-back times.
     Compare(CompareArgs),
+    /// Build the images of a genimage configuration (hdimage disks and
+    /// filesystem images) with genimage's options, natively.
+    Genimage(GenimageArgs),
 }
 
 /// Runs a parsed command line.
@@ -63,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { image } => inspect::run(&image),
         Command::Buildroot(args) => buildroot::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Genimage(args) => genimage::run(&args),
     }
 }
 

@@ -236,6 +236,40 @@ fn drive_arg(path: &Path, readonly: bool) -> OsString {
 /// Boots the harness with `initrd` and `disks` (read-only) plus an output
 /// disk, waits for it to power off, and returns what it wrote there.
 fn boot(what: &str, initrd: &Path, disks: &[(&Path, &str)], work: &Path) -> VmOutput {
+    let drives: Vec<&Path> = disks.iter().map(|d| d.0).collect();
+    let listed: Vec<(String, String)> = disks
+        .iter()
+        .enumerate()
+        .map(|(i, (_, fs))| (disk_name(i), (*fs).to_owned()))
+        .collect();
+    boot_listing(what, initrd, &drives, &listed, work)
+}
+
+/// The kernel's view of the partitions of `disk` (attached read-only as
+/// `vda`): one `vdaN START SIZE` line (sectors) per partition, from
+/// `/sys/block/vda/vdaN/{start,size}`; and the listing of each partition
+/// `(N, fs)` in `mount`, mounted read-only as that file system type.
+pub fn vm_partitions(disk: &Path, mount: &[(u32, &str)]) -> (String, Vec<Vec<Line>>) {
+    let work = workdir();
+    let listed: Vec<(String, String)> = mount
+        .iter()
+        .map(|(n, fs)| (format!("vda{n}"), (*fs).to_owned()))
+        .collect();
+    let what = format!("partitions of {}", disk.display());
+    let out = boot_listing(&what, &harness().initramfs, &[disk], &listed, work.path());
+    let listings = (0..mount.len()).map(|n| out.listing(n)).collect();
+    (out.text("parts"), listings)
+}
+
+/// Boots with `drives` attached read-only, listing the devices `listed`
+/// (name, file system type).
+fn boot_listing(
+    what: &str,
+    initrd: &Path,
+    drives: &[&Path],
+    listed: &[(String, String)],
+    work: &Path,
+) -> VmOutput {
     let qemu = require_tool("qemu-system-x86_64");
     let out_disk = work.join("out.img");
     File::create(&out_disk)
@@ -243,17 +277,16 @@ fn boot(what: &str, initrd: &Path, disks: &[(&Path, &str)], work: &Path) -> VmOu
         .unwrap_or_else(|e| panic!("creating {}: {e}", out_disk.display()));
 
     let mut append = format!("console=ttyS0 rdinit=/.rftest/init panic=-1 quiet {KERNEL_ARGS}");
-    if !disks.is_empty() {
-        let list: Vec<String> = disks
+    if !listed.is_empty() {
+        let list: Vec<String> = listed
             .iter()
-            .enumerate()
-            .map(|(i, (_, fs))| format!("{}:{fs}", disk_name(i)))
+            .map(|(dev, fs)| format!("{dev}:{fs}"))
             .collect();
         append.push_str(" rftest_disks=");
         append.push_str(&list.join(","));
     }
     append.push_str(" rftest_out=");
-    append.push_str(&disk_name(disks.len()));
+    append.push_str(&disk_name(drives.len()));
 
     let mut cmd = Command::new(qemu);
     // KVM hangs on these machines: TCG, with every CPU feature it emulates
@@ -267,7 +300,7 @@ fn boot(what: &str, initrd: &Path, disks: &[(&Path, &str)], work: &Path) -> VmOu
         .arg(initrd)
         .arg("-append")
         .arg(&append);
-    for (path, _) in disks {
+    for path in drives {
         cmd.arg("-drive").arg(drive_arg(path, true));
     }
     cmd.arg("-drive").arg(drive_arg(&out_disk, false));
