@@ -50,8 +50,8 @@ pub struct Options {
 
 /// The compressor names `--comp` takes, in the order rows sort by; `none`
 /// is every uncompressed row (ext and plain iso9660 included).
-pub const COMP_NAMES: [&str; 9] = [
-    "none", "gzip", "bzip2", "lz4", "lzma", "lzo", "xz", "zstd", "zisofs",
+pub const COMP_NAMES: [&str; 11] = [
+    "none", "gzip", "bzip2", "lz4", "lz4hc", "lzma", "lzo", "xz", "zstd", "deflate", "zisofs",
 ];
 
 /// What `--help` says about the matrix.
@@ -61,6 +61,8 @@ The matrix (every default level is the one `rootforge build` uses):
               lzma, lzo, xz, zstd)
   squashfs    every compressor (gzip, lzo, xz, lz4, zstd, none) at 128K
               blocks; gzip, xz and zstd also at 64K, 256K and 1M
+  erofs       every compressor (lz4, lz4hc, deflate, zstd, none), 4K blocks,
+              pclusters of 4K and 64K (the block column)
   ext2/3/4    auto size, 4K blocks; ext4 also at 1K blocks
   iso9660     plain and zisofs
 

@@ -118,6 +118,9 @@ pub struct BuildArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub iso9660: format::iso9660::Options,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub erofs: format::erofs::Options,
 }
 
 /// Splits `FORMAT:REST`, naming the flag in errors.
@@ -190,6 +193,7 @@ impl BuildArgs {
                 squashfs: self.squashfs,
                 ext: self.ext,
                 iso9660: self.iso9660,
+                erofs: self.erofs,
             },
         })
     }

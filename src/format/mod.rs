@@ -8,6 +8,7 @@
 //! static and a `spec` arm) and its option group module beside this one.
 
 pub mod cpio;
+pub mod erofs;
 pub mod ext;
 pub mod iso9660;
 pub mod squashfs;
@@ -26,6 +27,8 @@ use crate::uimage::UimageArch;
 pub enum Format {
     /// SVR4 newc/crc cpio, the kernel's initramfs.
     Cpio,
+    /// EROFS.
+    Erofs,
     /// ext2.
     Ext2,
     /// ext3 (ext2 with a journal).
@@ -202,6 +205,8 @@ pub struct FormatOptions {
     pub ext: ext::Options,
     /// `--iso-*`, `[images.iso9660]`.
     pub iso9660: iso9660::Options,
+    /// `--erofs-*`, `[images.erofs]`.
+    pub erofs: erofs::Options,
 }
 
 static CPIO: Spec = Spec {
@@ -237,6 +242,17 @@ static SQUASHFS: Spec = Spec {
     compare: squashfs::compare,
 };
 
+static EROFS: Spec = Spec {
+    name: "erofs",
+    outer_compression: false,
+    member_boundaries: false,
+    implicit_entries: &[],
+    sniff: rootforge_erofs::is_erofs,
+    read: |b, o| rootforge_erofs::read(b).map(|t| ReadBack::of_tree(t, o)),
+    encoder: erofs::encoder,
+    compare: erofs::compare,
+};
+
 /// The ext family shares one reader and one option group.
 macro_rules! ext_spec {
     ($name:literal, $sniff:path, $compare:path) => {
@@ -270,8 +286,9 @@ static ISO9660: Spec = Spec {
 
 impl Format {
     /// Every format, in the order outputs and tables list them.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Cpio,
+        Format::Erofs,
         Format::Ext2,
         Format::Ext3,
         Format::Ext4,
@@ -284,6 +301,7 @@ impl Format {
     pub fn spec(self) -> &'static Spec {
         match self {
             Format::Cpio => &CPIO,
+            Format::Erofs => &EROFS,
             Format::Ext2 => &EXT2,
             Format::Ext3 => &EXT3,
             Format::Ext4 => &EXT4,
@@ -334,6 +352,7 @@ impl Format {
         [
             Format::Cpio,
             Format::Squashfs,
+            Format::Erofs,
             Format::Ext4,
             Format::Ext3,
             Format::Ext2,
@@ -506,6 +525,7 @@ impl Merge for FormatOptions {
             squashfs: self.squashfs.over(lower.squashfs),
             ext: self.ext.over(lower.ext),
             iso9660: self.iso9660.over(lower.iso9660),
+            erofs: self.erofs.over(lower.erofs),
         }
     }
 }
@@ -518,6 +538,7 @@ impl FormatOptions {
         self.squashfs.to_args(out);
         self.ext.to_args(out);
         self.iso9660.to_args(out);
+        self.erofs.to_args(out);
     }
 
     /// Sets `format`'s group from its `[images.NAME]` table (the keys
@@ -541,6 +562,7 @@ impl FormatOptions {
                 self.ext = std::mem::take(&mut self.ext).over(group);
             }
             Format::Iso9660 => self.iso9660 = v.try_into()?,
+            Format::Erofs => self.erofs = v.try_into()?,
         }
         Ok(())
     }
