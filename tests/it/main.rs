@@ -6,6 +6,7 @@ mod boot_iso;
 mod broken_images;
 mod buildroot;
 mod compare;
+mod erofs;
 mod exit_status;
 mod ext;
 mod hostile;

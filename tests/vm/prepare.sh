@@ -20,7 +20,7 @@ cache=$(cd "$cache" && pwd)
 
 # Modules the harness loads (with their dependencies and soft dependencies):
 # virtio disks, the read-only mounts of disk mode, and NLS for Joliet names.
-modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4)
+modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4 erofs)
 
 say() { echo "vm/prepare: $*" >&2; }
 
