@@ -16,6 +16,26 @@ fn inputs(tmp: &Path) -> Vec<PathBuf> {
     vec![tiny_corpus(), corner_tar(tmp, &[])]
 }
 
+/// Lines with the setuid and setgid bits cleared: fsck.erofs 1.5 restores
+/// the mode before the owner, and the chown clears them (the kernel's
+/// listing checks them).
+fn without_set_id(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let mut parts: Vec<String> = l.splitn(3, ' ').map(str::to_owned).collect();
+            if let Some(perm) = parts.get_mut(1).and_then(|p| {
+                let v = u16::from_str_radix(p, 8).ok()?;
+                Some((p, v))
+            }) {
+                let (p, v) = perm;
+                *p = format!("{:04o}", v & !0o6000);
+            }
+            parts.join(" ")
+        })
+        .collect()
+}
+
 fn listing(path: &Path) -> Vec<String> {
     rootforge::inspect::listing(path)
         .unwrap()
@@ -62,8 +82,8 @@ fn fsck_erofs_extracts_the_input_tree() {
             );
             assert_same(
                 &format!("fsck.erofs --extract of {} ({args:?})", input.display()),
-                &want,
-                &dir_listing(&out),
+                &without_set_id(want.clone()),
+                &without_set_id(dir_listing(&out)),
             );
             // Our reader agrees too.
             assert_same(&format!("{} read back", image.display()), &want, &listing(&image));

@@ -26,6 +26,7 @@ mod read;
 mod records;
 mod write;
 mod xattr;
+mod zmap;
 
 pub use comp::Comp;
 pub use read::{is_erofs, read};

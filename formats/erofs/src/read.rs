@@ -15,13 +15,14 @@ use crate::FORMAT;
 use crate::comp::decompress;
 use crate::records::{
     Dirent, DiskInode, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_INCOMPAT_COMPR_CFGS,
-    EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE,
-    EROFS_INODE_FLAT_PLAIN, EROFS_SUPER_MAGIC_V1, EROFS_SUPER_OFFSET, LclusterIndex, MapHeader,
-    Record, SuperBlock, XattrEntry, XattrIbodyHeader, Z_EROFS_LCLUSTER_TYPE_HEAD1,
-    Z_EROFS_LCLUSTER_TYPE_NONHEAD, Z_EROFS_LCLUSTER_TYPE_PLAIN, Z_EROFS_LI_D0_CBLKCNT,
-    Z_EROFS_LI_LCLUSTER_TYPE_MASK, full_index_start,
+    EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_INODE_COMPRESSED_COMPACT,
+    EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN,
+    EROFS_SUPER_MAGIC_V1, EROFS_SUPER_OFFSET, LclusterIndex, MapHeader, Record, SuperBlock,
+    XattrEntry, XattrIbodyHeader, Z_EROFS_ADVISE_BIG_PCLUSTER_1, Z_EROFS_ADVISE_COMPACTED_2B,
+    Z_EROFS_LI_D0_CBLKCNT, full_index_start,
 };
 use crate::xattr::full_name;
+use crate::zmap::{self, Lcluster};
 
 /// The longest path the walk follows.
 const PATH_MAX: usize = 4096;
@@ -357,7 +358,7 @@ fn file_bytes(img: &mut Image, raw: &Raw) -> Result<Vec<u8>> {
             out.extend_from_slice(&img.bytes(raw.after, tail)?);
             Ok(out)
         }
-        EROFS_INODE_COMPRESSED_FULL => decompress_file(img, raw),
+        EROFS_INODE_COMPRESSED_FULL | EROFS_INODE_COMPRESSED_COMPACT => decompress_file(img, raw),
         other => Err(malformed(
             raw.at,
             format!("data layout {other} is not read"),
@@ -378,7 +379,7 @@ fn decompress_file(img: &mut Image, raw: &Raw) -> Result<Vec<u8>> {
     let hpos = raw.after.next_multiple_of(8);
     let header = MapHeader::parse(&img.bytes(hpos, 8)?)
         .ok_or_else(|| malformed(hpos, "short map header"))?;
-    if header.h_clusterbits & 7 != 0 || header.h_advise & !0x6 != 0 {
+    if header.h_clusterbits & 7 != 0 || header.h_advise & !0x7 != 0 {
         return Err(malformed(
             hpos,
             format!(
@@ -388,50 +389,57 @@ fn decompress_file(img: &mut Image, raw: &Raw) -> Result<Vec<u8>> {
         ));
     }
     let algorithm = header.h_algorithmtype & 0xf;
-    let nl = size.div_ceil(blksz);
-    let start = full_index_start(raw.after).ok_or_else(|| malformed(hpos, "overflow"))?;
-    let raw_ix = img.bytes(
-        start,
-        nl.checked_mul(8)
-            .ok_or_else(|| malformed(start, "overflow"))?,
-    )?;
-    let ix: Vec<LclusterIndex> = raw_ix
-        .chunks_exact(8)
-        .filter_map(LclusterIndex::parse)
-        .collect();
+    let nl = usize::try_from(size.div_ceil(blksz)).map_err(|_| malformed(hpos, "too large"))?;
+    let bits = blksz.trailing_zeros();
+    let lcs = if raw.disk.datalayout() == EROFS_INODE_COMPRESSED_FULL {
+        let start = full_index_start(raw.after).ok_or_else(|| malformed(hpos, "overflow"))?;
+        let len = u64::try_from(nl).ok().and_then(|n| n.checked_mul(8));
+        let raw_ix = img.bytes(start, len.ok_or_else(|| malformed(start, "overflow"))?)?;
+        let ix: Vec<LclusterIndex> = raw_ix
+            .chunks_exact(8)
+            .filter_map(LclusterIndex::parse)
+            .collect();
+        zmap::decode_full(&ix)
+    } else {
+        let ebase = hpos + MapHeader::SIZE as u64;
+        let two_b = header.h_advise & Z_EROFS_ADVISE_COMPACTED_2B != 0;
+        let (fits, two_fits) = zmap::compact_fits(bits);
+        if !fits || (two_b && !two_fits) {
+            return Err(malformed(hpos, "compact indexes for this lcluster size"));
+        }
+        let len = zmap::compact_len(ebase, nl, two_b);
+        let bytes = img.bytes(ebase, len as u64)?;
+        let big = header.h_advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1 != 0;
+        zmap::decode_compact(&bytes, ebase, nl, two_b, big, bits)
+    }
+    .ok_or_else(|| malformed(hpos, "bad lcluster indexes"))?;
     // Heads: (logical start, plain, blkaddr, blocks).
     let mut heads = Vec::new();
-    for (lcn, e) in ix.iter().enumerate() {
-        let t = e.di_advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
-        let pos = start + 8 * lcn as u64;
-        match t {
-            Z_EROFS_LCLUSTER_TYPE_PLAIN | Z_EROFS_LCLUSTER_TYPE_HEAD1 => {
-                if u64::from(e.di_clusterofs) >= blksz {
-                    return Err(malformed(pos, "cluster offset past its lcluster"));
-                }
-                let mut blocks = 1u64;
-                if t == Z_EROFS_LCLUSTER_TYPE_HEAD1 {
-                    if let Some(next) = ix.get(lcn + 1) {
-                        let d0 = (next.di_u & 0xffff) as u16;
-                        if next.di_advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK
-                            == Z_EROFS_LCLUSTER_TYPE_NONHEAD
-                            && d0 & Z_EROFS_LI_D0_CBLKCNT != 0
-                        {
-                            blocks = u64::from(d0 & !Z_EROFS_LI_D0_CBLKCNT);
-                        }
-                    }
-                }
-                heads.push((
-                    lcn as u64 * blksz + u64::from(e.di_clusterofs),
-                    t == 0,
-                    e.di_u,
-                    blocks,
-                ));
+    for (lcn, l) in lcs.iter().enumerate() {
+        if let Lcluster::Head {
+            plain,
+            clusterofs,
+            blkaddr,
+        } = *l
+        {
+            if u64::from(clusterofs) >= blksz {
+                return Err(malformed(hpos, "cluster offset past its lcluster"));
             }
-            Z_EROFS_LCLUSTER_TYPE_NONHEAD => {}
-            _ => return Err(malformed(pos, format!("lcluster type {t}"))),
+            let blocks = match lcs.get(lcn + 1) {
+                Some(Lcluster::NonHead { delta0, .. }) if delta0 & Z_EROFS_LI_D0_CBLKCNT != 0 => {
+                    u64::from(delta0 & !Z_EROFS_LI_D0_CBLKCNT)
+                }
+                _ => 1,
+            };
+            heads.push((
+                lcn as u64 * blksz + u64::from(clusterofs),
+                plain,
+                blkaddr,
+                blocks,
+            ));
         }
     }
+    let start = hpos;
     if heads.first().map(|h| h.0) != Some(0) {
         return Err(malformed(
             start,

@@ -30,6 +30,8 @@ pub(crate) const EROFS_I_DATALAYOUT_BIT: u16 = 1;
 pub(crate) const EROFS_INODE_FLAT_PLAIN: u16 = 0;
 /// `EROFS_INODE_COMPRESSED_FULL`: compressed, with 8-byte lcluster indexes.
 pub(crate) const EROFS_INODE_COMPRESSED_FULL: u16 = 1;
+/// `EROFS_INODE_COMPRESSED_COMPACT`: compressed, with packed indexes.
+pub(crate) const EROFS_INODE_COMPRESSED_COMPACT: u16 = 3;
 /// `EROFS_INODE_FLAT_INLINE`: contiguous blocks, the tail after the inode.
 pub(crate) const EROFS_INODE_FLAT_INLINE: u16 = 2;
 
@@ -42,6 +44,11 @@ pub(crate) const EROFS_FT_FIFO: u8 = 5;
 pub(crate) const EROFS_FT_SOCK: u8 = 6;
 pub(crate) const EROFS_FT_SYMLINK: u8 = 7;
 
+/// `Z_EROFS_ADVISE_COMPACTED_2B`: compact indexes use 2-byte packs.
+pub(crate) const Z_EROFS_ADVISE_COMPACTED_2B: u16 = 0x0001;
+/// `Z_EROFS_ADVISE_BIG_PCLUSTER_2`: PLAIN and HEAD2 pclusters may span
+/// blocks.
+pub(crate) const Z_EROFS_ADVISE_BIG_PCLUSTER_2: u16 = 0x0004;
 /// `Z_EROFS_ADVISE_BIG_PCLUSTER_1`: HEAD1 pclusters may span blocks.
 pub(crate) const Z_EROFS_ADVISE_BIG_PCLUSTER_1: u16 = 0x0002;
 /// `Z_EROFS_LCLUSTER_TYPE_PLAIN`: an uncompressed pcluster starts here.

@@ -17,14 +17,14 @@ use crate::records::{
     EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_INCOMPAT_COMPR_CFGS,
     EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_FT_BLKDEV, EROFS_FT_CHRDEV, EROFS_FT_DIR,
     EROFS_FT_FIFO, EROFS_FT_REG_FILE, EROFS_FT_SOCK, EROFS_FT_SYMLINK, EROFS_I_DATALAYOUT_BIT,
-    EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN,
-    EROFS_INODE_LAYOUT_COMPACT, EROFS_INODE_LAYOUT_EXTENDED, EROFS_SUPER_MAGIC_V1,
-    EROFS_SUPER_OFFSET, EXTENDED_SIZE, LclusterIndex, Lz4Cfgs, MapHeader, Record, SuperBlock,
-    XattrIbodyHeader, Z_EROFS_ADVISE_BIG_PCLUSTER_1, Z_EROFS_LCLUSTER_TYPE_HEAD1,
-    Z_EROFS_LCLUSTER_TYPE_NONHEAD, Z_EROFS_LCLUSTER_TYPE_PLAIN, Z_EROFS_LI_D0_CBLKCNT, ZstdCfgs,
-    full_index_start,
+    EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE,
+    EROFS_INODE_FLAT_PLAIN, EROFS_INODE_LAYOUT_COMPACT, EROFS_INODE_LAYOUT_EXTENDED,
+    EROFS_SUPER_MAGIC_V1, EROFS_SUPER_OFFSET, EXTENDED_SIZE, Lz4Cfgs, MapHeader, Record,
+    SuperBlock, XattrIbodyHeader, Z_EROFS_ADVISE_BIG_PCLUSTER_1, Z_EROFS_ADVISE_BIG_PCLUSTER_2,
+    Z_EROFS_ADVISE_COMPACTED_2B, Z_EROFS_LI_D0_CBLKCNT, ZstdCfgs,
 };
 use crate::xattr::{entry, split_name};
+use crate::zmap::{self, Lcluster};
 use crate::{FORMAT, NAME_MAX, SYMLINK_MAX, limit, overflow};
 
 /// Files are cut into segments of this size, compressed independently (so
@@ -479,8 +479,10 @@ enum Layout {
         inline: bool,
     },
     Compressed {
-        extents: Vec<Extent>,
         blocks: u32,
+        /// The data layout and the bytes after the xattrs (padding, map
+        /// header, indexes).
+        index: (u16, Vec<u8>),
     },
 }
 
@@ -734,9 +736,12 @@ impl Plan<'_> {
                             });
                         }
                         if last {
+                            let extents = std::mem::take(&mut extents);
+                            let n = &self.nodes[node];
+                            let index = self.index_area(n.head(), n.size, &extents)?;
                             layouts[node] = Layout::Compressed {
-                                extents: std::mem::take(&mut extents),
                                 blocks: std::mem::take(&mut blocks_of_file),
+                                index,
                             };
                         }
                     }
@@ -747,16 +752,17 @@ impl Plan<'_> {
         Ok(layouts)
     }
 
-    /// The full lcluster indexes of a compressed file.
-    fn indexes(&self, size: u64, extents: &[Extent]) -> Result<Vec<LclusterIndex>> {
+    /// The lclusters of a compressed file. With big pclusters, the first
+    /// lcluster after every head that has a non-head one holds the
+    /// pcluster's block count.
+    fn lclusters(&self, size: u64, extents: &[Extent]) -> Result<Vec<Lcluster>> {
         let blksz = self.blksz;
         let nl = usize::try_from(size.div_ceil(blksz)).map_err(|_| overflow("lclusters"))?;
         let big = self.pcluster > blksz;
         let mut out = vec![
-            LclusterIndex {
-                di_advise: Z_EROFS_LCLUSTER_TYPE_NONHEAD,
-                di_clusterofs: 0,
-                di_u: 0,
+            Lcluster::NonHead {
+                delta0: 0,
+                delta1: 0,
             };
             nl
         ];
@@ -765,28 +771,73 @@ impl Plan<'_> {
             let head = lcn_of(e);
             let next = extents.get(k + 1).map_or(nl, lcn_of);
             let slot = out.get_mut(head).ok_or_else(|| overflow("an extent"))?;
-            *slot = LclusterIndex {
-                di_advise: if e.plain {
-                    Z_EROFS_LCLUSTER_TYPE_PLAIN
-                } else {
-                    Z_EROFS_LCLUSTER_TYPE_HEAD1
-                },
-                di_clusterofs: u16::try_from(e.start % blksz).map_err(|_| overflow("an offset"))?,
-                di_u: e.blkaddr,
+            *slot = Lcluster::Head {
+                plain: e.plain,
+                clusterofs: u16::try_from(e.start % blksz).map_err(|_| overflow("an offset"))?,
+                blkaddr: e.blkaddr,
             };
             for lcn in head + 1..next {
                 let d0 = u16::try_from(lcn - head).map_err(|_| overflow("a delta"))?;
                 let d1 = u16::try_from(next - lcn).map_err(|_| overflow("a delta"))?;
-                let d0 = if lcn == head + 1 && big && !e.plain {
+                let delta0 = if lcn == head + 1 && big {
                     Z_EROFS_LI_D0_CBLKCNT
                         | u16::try_from(e.blocks).map_err(|_| overflow("a pcluster"))?
                 } else {
                     d0
                 };
-                out[lcn].di_u = u32::from(d0) | (u32::from(d1) << 16);
+                out[lcn] = Lcluster::NonHead { delta0, delta1: d1 };
             }
         }
         Ok(out)
+    }
+
+    /// A compressed file's map header and indexes, compact when they fit
+    /// (mkfs.erofs's default, with 2-byte packs for lclusters up to 4 KiB),
+    /// else full; `head` is the size of the inode and its xattrs.
+    fn index_area(&self, head: u64, size: u64, extents: &[Extent]) -> Result<(u16, Vec<u8>)> {
+        let lcs = self.lclusters(size, extents)?;
+        let bits = self.blksz.trailing_zeros();
+        let big = self.pcluster > self.blksz;
+        let (compact_ok, two_b) = zmap::compact_fits(bits);
+        let big_advise = if big {
+            Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2
+        } else {
+            0
+        };
+        let alg = self.enc.comp.algorithm().unwrap_or(0);
+        let pad = usize::try_from(head.next_multiple_of(8) - head).unwrap_or(0);
+        let header = |advise: u16| {
+            let mut w = RecordWriter::with_capacity(16);
+            w.zeros(pad);
+            MapHeader {
+                h_fragmentoff: 0,
+                h_advise: advise,
+                h_algorithmtype: alg,
+                h_clusterbits: 0,
+            }
+            .encode(&mut w);
+            w
+        };
+        if compact_ok {
+            let ebase = head.next_multiple_of(8) + MapHeader::SIZE as u64;
+            if let Some(packs) = zmap::compact(&lcs, ebase, two_b, big, bits) {
+                let advise = big_advise
+                    | if two_b {
+                        Z_EROFS_ADVISE_COMPACTED_2B
+                    } else {
+                        0
+                    };
+                let mut w = header(advise);
+                w.bytes(&packs);
+                return Ok((EROFS_INODE_COMPRESSED_COMPACT, w.into_bytes()));
+            }
+        }
+        let mut w = header(big_advise);
+        w.zeros(8);
+        for ix in zmap::full(&lcs) {
+            ix.encode(&mut w);
+        }
+        Ok((EROFS_INODE_COMPRESSED_FULL, w.into_bytes()))
     }
 
     fn disk_inode(
@@ -823,7 +874,7 @@ impl Plan<'_> {
                 },
                 *blkaddr,
             ),
-            (_, Layout::Compressed { blocks, .. }) => (EROFS_INODE_COMPRESSED_FULL, *blocks),
+            (_, Layout::Compressed { blocks, index, .. }) => (index.0, *blocks),
             _ => (EROFS_INODE_FLAT_PLAIN, 0),
         };
         let version = if node.extended {
@@ -889,13 +940,7 @@ impl Plan<'_> {
                 Layout::Flat {
                     tail, inline: true, ..
                 } => (tail.len() as u64, head + tail.len() as u64),
-                Layout::Compressed { .. } => {
-                    let n = node.size.div_ceil(blksz);
-                    (
-                        0,
-                        full_index_start(head).ok_or_else(|| overflow("indexes"))? + 8 * n,
-                    )
-                }
+                Layout::Compressed { index, .. } => (0, head + index.1.len() as u64),
                 _ => (0, head),
             };
             if tail > 0 && (off + head) % blksz + tail > blksz {
@@ -952,25 +997,8 @@ impl Plan<'_> {
                 } => {
                     w.bytes(tail);
                 }
-                Layout::Compressed { extents, .. } => {
-                    let pad = w.len().next_multiple_of(8) - w.len();
-                    w.zeros(pad);
-                    let alg = comp.algorithm().unwrap_or(0);
-                    MapHeader {
-                        h_fragmentoff: 0,
-                        h_advise: if self.pcluster > blksz {
-                            Z_EROFS_ADVISE_BIG_PCLUSTER_1
-                        } else {
-                            0
-                        },
-                        h_algorithmtype: alg,
-                        h_clusterbits: 0,
-                    }
-                    .encode(&mut w);
-                    w.zeros(8);
-                    for ix in self.indexes(node.size, extents)? {
-                        ix.encode(&mut w);
-                    }
+                Layout::Compressed { index, .. } => {
+                    w.bytes(&index.1);
                 }
                 _ => {}
             }

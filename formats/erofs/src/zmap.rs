@@ -120,7 +120,7 @@ fn blocks_before(pack: &[u8], encodebits: usize, lb: u32, i: usize, big: bool) -
         let (lo, t) = slot(pack, encodebits, lb, usize::try_from(i).ok()?)?;
         if !big {
             if t == Z_EROFS_LCLUSTER_TYPE_NONHEAD {
-                i -= isize::from(lo);
+                i -= isize::try_from(lo).ok()?;
             }
             if i >= 0 {
                 nblk += 1;
@@ -134,7 +134,7 @@ fn blocks_before(pack: &[u8], encodebits: usize, lb: u32, i: usize, big: bool) -
             if lo <= 1 {
                 return None;
             }
-            i -= isize::from(lo) - 2;
+            i -= isize::try_from(lo).ok()? - 2;
         } else {
             nblk += 1;
         }
@@ -234,7 +234,11 @@ pub(crate) fn decode_compact(
                         let prev = i.checked_sub(1).and_then(|p| slot(pack, encodebits, lb, p));
                         let d0 = match prev {
                             Some((plo, Z_EROFS_LCLUSTER_TYPE_NONHEAD)) => {
-                                if plo & Z_EROFS_LI_D0_CBLKCNT != 0 { 1 } else { plo }
+                                if plo & Z_EROFS_LI_D0_CBLKCNT != 0 {
+                                    1
+                                } else {
+                                    plo
+                                }
                             }
                             _ => 0,
                         };
@@ -274,11 +278,13 @@ pub(crate) fn decode_full(ix: &[LclusterIndex]) -> Option<Vec<Lcluster>> {
                 delta0: u16::try_from(e.di_u & 0xffff).ok()?,
                 delta1: u16::try_from(e.di_u >> 16).ok()?,
             }),
-            t @ (Z_EROFS_LCLUSTER_TYPE_PLAIN | Z_EROFS_LCLUSTER_TYPE_HEAD1) => Some(Lcluster::Head {
-                plain: t == Z_EROFS_LCLUSTER_TYPE_PLAIN,
-                clusterofs: e.di_clusterofs,
-                blkaddr: e.di_u,
-            }),
+            t @ (Z_EROFS_LCLUSTER_TYPE_PLAIN | Z_EROFS_LCLUSTER_TYPE_HEAD1) => {
+                Some(Lcluster::Head {
+                    plain: t == Z_EROFS_LCLUSTER_TYPE_PLAIN,
+                    clusterofs: e.di_clusterofs,
+                    blkaddr: e.di_u,
+                })
+            }
             _ => None,
         })
         .collect()
