@@ -18,14 +18,14 @@ use crate::uimage::UimageArch;
 )]
 pub struct BuildArgs {
     /// Rootfs tarball (plain, gzip, bzip2, lz4, lzip, lzma, lzop, xz or zstd),
-    /// or an image rootforge reads (cpio, ext2/3/4, iso9660, squashfs; all
+    /// or an image rootforge reads (cpio, erofs, ext2/3/4, iso9660, squashfs; all
     /// sniffed from their bytes), `-` for stdin, or a directory. Default:
     /// the bundled example.
     pub input: Option<PathBuf>,
     /// Output directory (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Formats to build, comma separated [default: all: cpio,ext2,ext3,ext4,iso9660,squashfs,tar].
+    /// Formats to build, comma separated [default: all: cpio,erofs,ext2,ext3,ext4,iso9660,squashfs,tar].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].
