@@ -776,7 +776,7 @@ impl Plan<'_> {
                 clusterofs: u16::try_from(e.start % blksz).map_err(|_| overflow("an offset"))?,
                 blkaddr: e.blkaddr,
             };
-            for lcn in head + 1..next {
+            for (lcn, slot) in out.iter_mut().enumerate().take(next).skip(head + 1) {
                 let d0 = u16::try_from(lcn - head).map_err(|_| overflow("a delta"))?;
                 let d1 = u16::try_from(next - lcn).map_err(|_| overflow("a delta"))?;
                 let delta0 = if lcn == head + 1 && big {
@@ -785,7 +785,7 @@ impl Plan<'_> {
                 } else {
                     d0
                 };
-                out[lcn] = Lcluster::NonHead { delta0, delta1: d1 };
+                *slot = Lcluster::NonHead { delta0, delta1: d1 };
             }
         }
         Ok(out)
@@ -853,11 +853,9 @@ impl Plan<'_> {
                 (EROFS_INODE_FLAT_PLAIN, encode_dev(*major, *minor))
             }
             (Content::Dir(_), _) => {
-                let tail = node.size % self.blksz;
                 if self.inline_fits(node, dir_tail(node, self.blksz)) {
                     (EROFS_INODE_FLAT_INLINE, dir_blkaddr)
                 } else {
-                    let _ = tail;
                     (EROFS_INODE_FLAT_PLAIN, dir_blkaddr)
                 }
             }
@@ -1083,7 +1081,7 @@ impl Plan<'_> {
         match self.enc.comp {
             Comp::None => {}
             Comp::Lz4 | Comp::Lz4hc => {
-                w.le16(Lz4Cfgs::SIZE as u16);
+                w.le16(cfg_len(Lz4Cfgs::SIZE));
                 Lz4Cfgs {
                     max_distance: 0,
                     max_pclusterblks: blocks,
@@ -1091,11 +1089,11 @@ impl Plan<'_> {
                 .encode(&mut w);
             }
             Comp::Deflate => {
-                w.le16(DeflateCfgs::SIZE as u16);
+                w.le16(cfg_len(DeflateCfgs::SIZE));
                 DeflateCfgs { windowbits: 15 }.encode(&mut w);
             }
             Comp::Zstd => {
-                w.le16(ZstdCfgs::SIZE as u16);
+                w.le16(cfg_len(ZstdCfgs::SIZE));
                 ZstdCfgs {
                     format: 0,
                     windowlog: u8::try_from(ZSTD_WINDOW_LOG - 10).unwrap_or(0),
@@ -1126,6 +1124,11 @@ impl Plan<'_> {
         }
         w.into_bytes()
     }
+}
+
+/// A configuration's length field.
+fn cfg_len(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 /// The bytes of a directory's last block.
