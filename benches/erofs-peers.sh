@@ -44,7 +44,7 @@ for job in "${jobs[@]}"; do
         rm -f "$WORK/m.erofs"
         t0=$(now)
         # shellcheck disable=SC2086
-        mkfs.erofs -q $mflags -T0 -U "$UUID" "$WORK/m.erofs" "$WORK/tree" >/dev/null
+        mkfs.erofs --quiet $mflags -T0 -U "$UUID" "$WORK/m.erofs" "$WORK/tree" >/dev/null
         mt+=($(( $(now) - t0 )))
         rm -rf "$WORK/r"
         t0=$(now)
