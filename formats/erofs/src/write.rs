@@ -923,9 +923,12 @@ impl Plan<'_> {
         let meta_start = out.pos;
         let mut offsets = Vec::with_capacity(self.nodes.len());
         let mut cur = meta_start;
-        for (node, layout) in self.nodes.iter().zip(&layouts) {
+        // Blocks left with room when an inode moved on to the next block:
+        // later inodes that fit go there first (as mkfs.erofs fills its
+        // partly used blocks), so inline tails waste little.
+        let mut open: Vec<(u64, u64)> = Vec::new();
+        for (i, (node, layout)) in self.nodes.iter().zip(&layouts).enumerate() {
             let head = node.head();
-            let mut off = cur.next_multiple_of(32);
             let (tail, body) = match layout {
                 _ if node.inode.kind() == Kind::Dir => {
                     let t = dir_tail(node, blksz);
@@ -941,7 +944,27 @@ impl Plan<'_> {
                 Layout::Compressed { index, .. } => (0, head + index.1.len() as u64),
                 _ => (0, head),
             };
-            if tail > 0 && (off + head) % blksz + tail > blksz {
+            // The root comes first (its nid is 16 bits); an inode that fits
+            // a block is kept within one, which keeps any tail in one too.
+            let fits = |at: u64, end: u64| at.next_multiple_of(32) + body <= end;
+            if i > 0 && body <= blksz {
+                if let Some(slot) = open.iter_mut().find(|(b, used)| fits(*used, b + blksz)) {
+                    let off = slot.1.next_multiple_of(32);
+                    slot.1 = off + body;
+                    offsets.push(off);
+                    open.retain(|(b, used)| used.next_multiple_of(32) + 32 <= b + blksz);
+                    continue;
+                }
+            }
+            let mut off = cur.next_multiple_of(32);
+            let block = off / blksz * blksz;
+            if (i > 0 && body <= blksz || tail > 0) && !fits(off, block + blksz) {
+                if off > block {
+                    open.push((block, cur));
+                    if open.len() > 64 {
+                        open.remove(0);
+                    }
+                }
                 off = off.next_multiple_of(blksz);
             }
             offsets.push(off);
@@ -1159,28 +1182,43 @@ fn longest_prefix(
             return saves(max, &z).then_some((max, z));
         }
     }
-    // The least that could save a block: if even that does not fit, the
+    // One byte more than the pcluster holds as it is: if even that does
+    // not fit, the
     // data does not compress here.
-    let least = (pcl + blksz).min(max);
+    let least = (pcl + 1).min(max);
     let mut best = match c.compress(&input[..least], pcl) {
         Some(z) if saves(least, &z) => (least, z),
         _ => return None,
     };
+    // Gallop from the last extent's length in steps that double, then
+    // halve the bracket, until it is within 1/128 of the length found.
     let mut hi = max + 1;
     let mut probe = (*guess).clamp(least + 1, max.max(least + 1));
+    let mut step = (best.0 / 16).max(64);
+    let mut last_up = true;
     while hi - best.0 > (best.0 / 128).max(64) {
         if probe >= hi || probe <= best.0 {
             probe = best.0 + (hi - best.0) / 2;
         }
-        match c.compress(&input[..probe], pcl) {
-            Some(z) => best = (probe, z),
-            None => hi = probe,
-        }
-        probe = if hi > max {
-            best.0.saturating_mul(2)
+        let up = match c.compress(&input[..probe], pcl) {
+            Some(z) => {
+                best = (probe, z);
+                true
+            }
+            None => {
+                hi = probe;
+                false
+            }
+        };
+        probe = if up && hi > max {
+            best.0.saturating_add(step)
+        } else if !up && best.0 == least && !last_up {
+            hi.saturating_sub(step)
         } else {
             best.0 + (hi - best.0) / 2
         };
+        step = step.saturating_mul(2);
+        last_up = up;
     }
     *guess = best.0;
     saves(best.0, &best.1).then_some(best)
