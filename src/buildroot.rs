@@ -202,6 +202,66 @@ pub fn plan(
         o.extreme = k.on("BR2_TARGET_ROOTFS_SQUASHFS_EXTREME_COMP");
         o.no_pad = !k.on("BR2_TARGET_ROOTFS_SQUASHFS_PAD");
     }
+    if k.on("BR2_TARGET_ROOTFS_EROFS") {
+        formats.push(Format::Erofs);
+        for (key, what) in [
+            ("LZMA", "the lzma compressor"),
+            ("DEDUPE", "dedupe"),
+            ("FRAGMENTS", "fragments"),
+            ("ALL_FRAGMENTS", "all-fragments"),
+            ("ZTAILPACKING", "ztailpacking"),
+        ] {
+            if k.on(&format!("BR2_TARGET_ROOTFS_EROFS_{key}")) {
+                bail!("BR2_TARGET_ROOTFS_EROFS_{key}: erofs {what} is not supported yet");
+            }
+        }
+        let o = &mut layer.options.erofs;
+        let level = |key: &str| -> Result<Option<u32>> {
+            k.text(key)
+                .map(str::parse)
+                .transpose()
+                .with_context(|| key.to_owned())
+        };
+        if k.on("BR2_TARGET_ROOTFS_EROFS_LZ4HC") {
+            o.compress = Some(rootforge_erofs::Comp::Lz4hc);
+            o.level = level("BR2_TARGET_ROOTFS_EROFS_LZ4HC_LEVEL")?;
+        } else if k.on("BR2_TARGET_ROOTFS_EROFS_CUSTOM_COMPRESSION") {
+            let spec = k
+                .text("BR2_TARGET_ROOTFS_EROFS_COMPRESSION_ALGORITHMS")
+                .unwrap_or("");
+            if k.text("BR2_TARGET_ROOTFS_EROFS_COMPRESSION_HINTS")
+                .is_some_and(|h| !h.is_empty())
+            {
+                bail!(
+                    "BR2_TARGET_ROOTFS_EROFS_COMPRESSION_HINTS: compress hints are not supported yet"
+                );
+            }
+            let (alg, lvl) = spec.split_once(',').unwrap_or((spec, ""));
+            let comp = rootforge_erofs::Comp::ALL
+                .into_iter()
+                .find(|c| c.name() == alg.trim())
+                .with_context(|| {
+                    format!("BR2_TARGET_ROOTFS_EROFS_COMPRESSION_ALGORITHMS=\"{spec}\": only one of lz4, lz4hc, deflate, zstd with an optional level is supported")
+                })?;
+            o.compress = Some(comp);
+            if !lvl.trim().is_empty() {
+                o.level = Some(lvl.trim().parse().with_context(|| {
+                    format!("BR2_TARGET_ROOTFS_EROFS_COMPRESSION_ALGORITHMS=\"{spec}\"")
+                })?);
+            }
+        } else {
+            o.compress = Some(rootforge_erofs::Comp::None);
+        }
+        o.pcluster_size = k
+            .text("BR2_TARGET_ROOTFS_EROFS_PCLUSTERSIZE")
+            .filter(|n| *n != "0")
+            .map(str::parse)
+            .transpose()
+            .context("BR2_TARGET_ROOTFS_EROFS_PCLUSTERSIZE")?;
+        if k.on("BR2_REPRODUCIBLE") {
+            o.uuid = Some(crate::format::ext::Uuid([0; 16]));
+        }
+    }
     if k.on("BR2_TARGET_ROOTFS_EXT2") {
         let variant = if k.on("BR2_TARGET_ROOTFS_EXT2_4") {
             Format::Ext4
@@ -291,7 +351,7 @@ pub fn plan(
     }
     if formats.is_empty() {
         bail!(
-            "the configuration enables no image rootforge builds (BR2_TARGET_ROOTFS_CPIO, _TAR, _SQUASHFS, _EXT2, _ISO9660, _JFFS2)"
+            "the configuration enables no image rootforge builds (BR2_TARGET_ROOTFS_CPIO, _TAR, _SQUASHFS, _EROFS, _EXT2, _ISO9660, _JFFS2)"
         );
     }
     layer.formats = formats;

@@ -50,8 +50,9 @@ pub struct Options {
 
 /// The compressor names `--comp` takes, in the order rows sort by; `none`
 /// is every uncompressed row (ext and plain iso9660 included).
-pub const COMP_NAMES: [&str; 10] = [
-    "none", "gzip", "bzip2", "lz4", "lzma", "lzo", "xz", "zstd", "zisofs", "zlib",
+pub const COMP_NAMES: [&str; 12] = [
+    "none", "gzip", "bzip2", "lz4", "lz4hc", "lzma", "lzo", "xz", "zstd", "deflate", "zisofs",
+    "zlib",
 ];
 
 /// What `--help` says about the matrix.
@@ -61,6 +62,8 @@ The matrix (every default level is the one `rootforge build` uses):
               lzma, lzo, xz, zstd)
   squashfs    every compressor (gzip, lzo, xz, lz4, zstd, none) at 128K
               blocks; gzip, xz and zstd also at 64K, 256K and 1M
+  erofs       every compressor (lz4, lz4hc, deflate, zstd, none), 4K blocks,
+              pclusters of 4K and 64K (the block column)
   ext2/3/4    auto size, 4K blocks; ext4 also at 1K blocks
   iso9660     plain and zisofs
   jffs2       none, zlib (then rtime) and lzo (then zlib, rtime), 64K blocks
@@ -501,8 +504,8 @@ mod tests {
         };
         let all = matrix(&Format::ALL, &[], &[], t).unwrap();
         // 8 cpio + 8 tar + 6 + 3 × 3 squashfs + 4 ext + 2 iso + 3 jffs2
-        // + 1 vfat.
-        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 3 + 1);
+        // + 1 vfat + 9 erofs (none, and 4 compressors at 4K and 64K).
+        assert_eq!(all.len(), 8 + 8 + 15 + 4 + 2 + 3 + 1 + 9);
         let squashfs =
             matrix(&[Format::Squashfs], &["zstd".into(), "none".into()], &[], t).unwrap();
         assert_eq!(
@@ -520,6 +523,7 @@ mod tests {
             names(&none),
             [
                 "cpio none",
+                "erofs none 4K",
                 "ext2 none 4K",
                 "ext3 none 4K",
                 "ext4 none 1K",

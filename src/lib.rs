@@ -28,6 +28,7 @@ pub mod uimage;
 pub use rootforge_common as common;
 pub use rootforge_cpio as cpio;
 pub use rootforge_disk as disk;
+pub use rootforge_erofs as erofs;
 pub use rootforge_ext as ext;
 pub use rootforge_fat as fat;
 pub use rootforge_iso9660 as iso9660;

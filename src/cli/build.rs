@@ -19,6 +19,7 @@ use crate::uimage::UimageArch;
 pub struct BuildArgs {
     /// Rootfs tarball (plain, gzip, bzip2, lz4, lzip, lzma, lzop, xz or zstd),
     /// or an image rootforge reads (cpio, ext2/3/4, iso9660, jffs2, squashfs; all
+    /// or an image rootforge reads (cpio, erofs, ext2/3/4, iso9660, squashfs; all
     /// sniffed from their bytes), `-` for stdin, or a directory. Default:
     /// the bundled example.
     pub input: Option<PathBuf>,
@@ -26,6 +27,7 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Formats to build, comma separated [default: cpio,ext2,ext3,ext4,iso9660,squashfs,tar; jffs2 only when named].
+    /// Formats to build, comma separated [default: all: cpio,erofs,ext2,ext3,ext4,iso9660,squashfs,tar].
     #[arg(short, long, value_name = "LIST", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Worker threads [default: number of cores].
@@ -124,6 +126,9 @@ pub struct BuildArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub vfat: format::vfat::Options,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub erofs: format::erofs::Options,
 }
 
 /// Splits `FORMAT:REST`, naming the flag in errors.
@@ -198,6 +203,7 @@ impl BuildArgs {
                 iso9660: self.iso9660,
                 jffs2: self.jffs2,
                 vfat: self.vfat,
+                erofs: self.erofs,
             },
         })
     }

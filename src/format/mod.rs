@@ -8,6 +8,7 @@
 //! static and a `spec` arm) and its option group module beside this one.
 
 pub mod cpio;
+pub mod erofs;
 pub mod ext;
 pub mod iso9660;
 pub mod jffs2;
@@ -28,6 +29,8 @@ use crate::uimage::UimageArch;
 pub enum Format {
     /// SVR4 newc/crc cpio, the kernel's initramfs.
     Cpio,
+    /// EROFS.
+    Erofs,
     /// ext2.
     Ext2,
     /// ext3 (ext2 with a journal).
@@ -213,6 +216,8 @@ pub struct FormatOptions {
     pub jffs2: jffs2::Options,
     /// `--vfat-*`, `[images.vfat]`.
     pub vfat: vfat::Options,
+    /// `--erofs-*`, `[images.erofs]`.
+    pub erofs: erofs::Options,
 }
 
 static CPIO: Spec = Spec {
@@ -246,6 +251,17 @@ static SQUASHFS: Spec = Spec {
     read: |b, o| rootforge_squashfs::read(b).map(|t| ReadBack::of_tree(t, o)),
     encoder: squashfs::encoder,
     compare: squashfs::compare,
+};
+
+static EROFS: Spec = Spec {
+    name: "erofs",
+    outer_compression: false,
+    member_boundaries: false,
+    implicit_entries: &[],
+    sniff: rootforge_erofs::is_erofs,
+    read: |b, o| rootforge_erofs::read(b).map(|t| ReadBack::of_tree(t, o)),
+    encoder: erofs::encoder,
+    compare: erofs::compare,
 };
 
 /// The ext family shares one reader and one option group.
@@ -303,8 +319,9 @@ static VFAT: Spec = Spec {
 
 impl Format {
     /// Every format, in the order outputs and tables list them.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::Cpio,
+        Format::Erofs,
         Format::Ext2,
         Format::Ext3,
         Format::Ext4,
@@ -319,8 +336,9 @@ impl Format {
     /// formats. Not the flash ones, whose images only fit the flash they
     /// are made for (its erase block size, NOR or NAND), nor vfat, which
     /// cannot hold a rootfs's symlinks and devices.
-    pub const DEFAULT: [Format; 7] = [
+    pub const DEFAULT: [Format; 8] = [
         Format::Cpio,
+        Format::Erofs,
         Format::Ext2,
         Format::Ext3,
         Format::Ext4,
@@ -333,6 +351,7 @@ impl Format {
     pub fn spec(self) -> &'static Spec {
         match self {
             Format::Cpio => &CPIO,
+            Format::Erofs => &EROFS,
             Format::Ext2 => &EXT2,
             Format::Ext3 => &EXT3,
             Format::Ext4 => &EXT4,
@@ -385,6 +404,7 @@ impl Format {
         [
             Format::Cpio,
             Format::Squashfs,
+            Format::Erofs,
             Format::Ext4,
             Format::Ext3,
             Format::Ext2,
@@ -561,6 +581,7 @@ impl Merge for FormatOptions {
             iso9660: self.iso9660.over(lower.iso9660),
             jffs2: self.jffs2.over(lower.jffs2),
             vfat: self.vfat.over(lower.vfat),
+            erofs: self.erofs.over(lower.erofs),
         }
     }
 }
@@ -575,6 +596,7 @@ impl FormatOptions {
         self.iso9660.to_args(out);
         self.jffs2.to_args(out);
         self.vfat.to_args(out);
+        self.erofs.to_args(out);
     }
 
     /// Sets `format`'s group from its `[images.NAME]` table (the keys
@@ -600,6 +622,7 @@ impl FormatOptions {
             Format::Iso9660 => self.iso9660 = v.try_into()?,
             Format::Jffs2 => self.jffs2 = v.try_into()?,
             Format::Vfat => self.vfat = v.try_into()?,
+            Format::Erofs => self.erofs = v.try_into()?,
         }
         Ok(())
     }

@@ -347,6 +347,16 @@ pub(super) fn build_fs(
                 opts.vfat.label = Some(label.to_owned());
             }
         }
+        Format::Erofs => {
+            return Err(at(
+                &ty.loc,
+                Some("erofs"),
+                format!(
+                    "image {}: genimage's erofs type is not built here yet",
+                    img.file
+                ),
+            ));
+        }
         Format::Jffs2 => {
             return Err(at(
                 &ty.loc,

@@ -172,3 +172,46 @@ fn buildroot_print_and_refusals() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("BR2_TARGET_ROOTFS_ISO9660_INITRD"));
 }
+
+#[test]
+fn buildroot_erofs_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join(".config");
+    std::fs::write(
+        &config,
+        "BR2_TARGET_ROOTFS_EROFS=y\nBR2_TARGET_ROOTFS_EROFS_LZ4HC=y\nBR2_TARGET_ROOTFS_EROFS_LZ4HC_LEVEL=12\n\
+         BR2_TARGET_ROOTFS_EROFS_PCLUSTERSIZE=65536\nBR2_REPRODUCIBLE=y\n",
+    )
+    .unwrap();
+    let out = run(rootforge()
+        .args([
+            "buildroot",
+            "--print",
+            "--target-dir",
+            "t",
+            "-o",
+            "o",
+            "--config",
+        ])
+        .arg(&config));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("-f erofs -j ")
+            && text.contains(
+            "--erofs-compress lz4hc --erofs-level 12 --erofs-pcluster-size 64K --erofs-uuid 00000000-0000-0000-0000-000000000000"
+        ),
+        "{text}"
+    );
+    std::fs::write(
+        &config,
+        "BR2_TARGET_ROOTFS_EROFS=y\nBR2_TARGET_ROOTFS_EROFS_DEDUPE=y\n",
+    )
+    .unwrap();
+    let res = rootforge()
+        .args(["buildroot", "--target-dir", "t", "-o", "o", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("BR2_TARGET_ROOTFS_EROFS_DEDUPE"));
+}

@@ -7,6 +7,7 @@ mod broken_images;
 mod buildroot;
 mod compare;
 mod disk;
+mod erofs;
 mod exit_status;
 mod ext;
 mod flash;

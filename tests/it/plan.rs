@@ -76,7 +76,7 @@ fn every_option_takes_the_command_line_then_the_file_then_the_default() {
     }
     let cases = cases![
         "input": ["in.tar"], "input = \"r.tar\"" => |p| p.input.to_string(); "\"in.tar\"", "\"/cfg/r.tar\"", "\"the bundled example rootfs\"";
-        "formats": ["-f", "tar,cpio"], "formats = [\"ext4\"]" => |p| p.formats.clone(); "[Cpio, Tar]", "[Ext4]", "[Cpio, Ext2, Ext3, Ext4, Iso9660, Squashfs, Tar]";
+        "formats": ["-f", "tar,cpio"], "formats = [\"ext4\"]" => |p| p.formats.clone(); "[Cpio, Tar]", "[Ext4]", "[Cpio, Erofs, Ext2, Ext3, Ext4, Iso9660, Squashfs, Tar]";
         "jobs": ["-j", "3"], "jobs = 5" => |p| p.jobs; "3", "5", "2";
         "arch": ["--arch", "arm"], "arch = \"arm64\"" => |p| p.arch.to_string(); "\"arm\"", "\"arm64\"", "\"x86_64\"";
         "compress": ["--compress", "gzip"], "compress = \"xz\"" => |p| (img(p, Cpio).compression, img(p, Squashfs).compression); "(Gzip, None)", "(Xz, None)", "(None, None)";

@@ -20,9 +20,9 @@ cache=$(cd "$cache" && pwd)
 
 # Modules the harness loads (with their dependencies and soft dependencies):
 # virtio disks, the read-only mounts of disk mode, NLS for Joliet names,
-# vfat with its default codepage (cp437) and iocharset (ascii), and jffs2
+# erofs, vfat with its default codepage (cp437) and iocharset (ascii), and jffs2
 # for the flash images.
-modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4 vfat nls_cp437 nls_ascii jffs2)
+modules=(virtio_pci virtio_blk squashfs isofs nls_utf8 ext4 erofs vfat nls_cp437 nls_ascii jffs2)
 # Modules init loads later, with parameters (the simulated flash chips and
 # UBI attaching one): their dependencies load with the others, the modules
 # themselves go to /.rftest/modules/late/NAME.ko.
