@@ -636,7 +636,10 @@ fn version_of(tool: &Path, args: &[&str]) -> Option<String> {
             .find(|l| !l.is_empty())
             .map(str::to_owned)
     };
-    first(&out.stdout).or_else(|| first(&out.stderr))
+    // bsdtar's line goes on to list every library: its own part is enough.
+    first(&out.stdout)
+        .or_else(|| first(&out.stderr))
+        .map(|v| v.split(" - ").next().unwrap_or(&v).to_owned())
 }
 
 /// Whether `path` starts like a plain tar archive.

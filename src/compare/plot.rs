@@ -207,10 +207,30 @@ fn place_label(x: f64, y: f64, w: f64, area: &Box2, placed: &[Box2]) -> Box2 {
         .unwrap_or_else(|| at(right, 0.0))
 }
 
+/// `lines` broken after `; ` to hold at most `max` characters where they can.
+fn wrap(lines: &[String], max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in lines {
+        let mut cur = String::new();
+        for part in line.split_inclusive("; ") {
+            if !cur.is_empty() && cur.chars().count() + part.chars().count() > max {
+                out.push(cur.trim_end().to_owned());
+                cur = String::new();
+            }
+            cur.push_str(part);
+        }
+        if !cur.is_empty() {
+            out.push(cur.trim_end().to_owned());
+        }
+    }
+    out
+}
+
 /// The plot of `points` under `title`, with `caption` lines below.
 pub fn svg(title: &str, caption: &[String], points: &[Point]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
+    let caption = wrap(caption, ((WIDTH - LEFT - 10.0) / CHAR_WIDTH) as usize);
     let full_h = HEIGHT + CAPTION_LINE * caption.len() as f64 + 6.0;
     let any_peer = points.iter().any(|p| p.peer);
     let xs: Vec<f64> = points.iter().map(|p| p.x).collect();
@@ -426,6 +446,13 @@ mod tests {
         assert!(matches!(Scale::new(&[1.0, 3.0]), Scale::Linear { max } if max == 3.0));
         assert_eq!(tick_text(0.05), "0.05");
         assert_eq!(tick_text(20.0), "20");
+    }
+
+    #[test]
+    fn captions_wrap_between_items() {
+        let lines = ["aaaa; bbbb; cccc".to_owned(), "dd".to_owned()];
+        assert_eq!(wrap(&lines, 11), ["aaaa; bbbb;", "cccc", "dd"]);
+        assert_eq!(wrap(&lines, 100), ["aaaa; bbbb; cccc", "dd"]);
     }
 
     #[test]
