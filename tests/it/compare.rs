@@ -167,18 +167,20 @@ fn options_narrow_the_matrix_and_bad_names_are_refused() {
         ]
     );
 
-    // The table: a header, the baseline, one line per row.
+    // The table: the input and baseline, the machine, a header, one line
+    // per row.
     let table = run(rootforge()
         .args(["compare", "-q", "-f", "tar", "--comp", "none,xz"])
         .arg(&input));
     let table = String::from_utf8(table).unwrap();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 4, "{table}");
+    assert_eq!(lines.len(), 5, "{table}");
     assert!(lines[0].starts_with("input: "), "{table}");
-    assert!(lines[1].starts_with("format "), "{table}");
-    assert!(lines[2].starts_with("tar       none "), "{table}");
-    assert!(lines[2].contains(" 1.000 "), "{table}");
-    assert!(lines[3].starts_with("tar       xz         9 "), "{table}");
+    assert!(lines[1].starts_with("machine: "), "{table}");
+    assert!(lines[2].starts_with("format "), "{table}");
+    assert!(lines[3].starts_with("tar       none "), "{table}");
+    assert!(lines[3].contains(" 1.000 "), "{table}");
+    assert!(lines[4].starts_with("tar       xz         6 "), "{table}");
 
     for (args, word) in [
         (&["--comp", "gzip,bogus"][..], "bogus"),
