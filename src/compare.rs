@@ -316,11 +316,26 @@ pub fn run(args: &Options) -> Result<()> {
         for (i, v) in variants.iter().enumerate() {
             bar.set_message(format!("{} (run {}/{})", v.label(), run + 1, args.runs));
             if run == 0 || rows[i].size.is_some() {
-                pool.install(|| measure(v, &view, &check, baseline, run == 0, &mut rows[i], &mut times[i]));
+                pool.install(|| {
+                    measure(
+                        v,
+                        &view,
+                        &check,
+                        baseline,
+                        run == 0,
+                        &mut rows[i],
+                        &mut times[i],
+                    )
+                });
             }
             bar.inc(1);
             if lines {
-                eprintln!("{} (run {}): {}", v.label(), run + 1, row_summary(&rows[i], times[i].last()));
+                eprintln!(
+                    "{} (run {}): {}",
+                    v.label(),
+                    run + 1,
+                    row_summary(&rows[i], times[i].last())
+                );
             }
         }
         if let Some(plan) = &mut peer_plan {
@@ -772,7 +787,9 @@ fn write_csv(
             "{} {}{}",
             r.format,
             r.comp,
-            r.block_size.map(|b| format!(" {}", block_text(b))).unwrap_or_default()
+            r.block_size
+                .map(|b| format!(" {}", block_text(b)))
+                .unwrap_or_default()
         );
         let status = match (r.verified, &r.error) {
             (Some(true), _) => "verified",
@@ -942,10 +959,25 @@ mod tests {
         );
         // --block-sizes reach ext where it takes them; 128K is asked twice
         // and built once.
-        let sized = m(&[Format::Ext2, Format::Squashfs], &["none"], &[2048, 128 << 10], &[], false);
-        assert_eq!(names(&sized), ["ext2 none 2K", "ext2 none 4K", "squashfs none 128K"]);
+        let sized = m(
+            &[Format::Ext2, Format::Squashfs],
+            &["none"],
+            &[2048, 128 << 10],
+            &[],
+            false,
+        );
+        assert_eq!(
+            names(&sized),
+            ["ext2 none 2K", "ext2 none 4K", "squashfs none 128K"]
+        );
         // --levels: every compressor that takes the level, once each.
-        let levelled = m(&[Format::Cpio, Format::Squashfs], &["gzip", "zstd", "lz4"], &[], &[1, 19], false);
+        let levelled = m(
+            &[Format::Cpio, Format::Squashfs],
+            &["gzip", "zstd", "lz4"],
+            &[],
+            &[1, 19],
+            false,
+        );
         let got: Vec<_> = levelled.iter().map(|v| (v.label(), v.level)).collect();
         assert_eq!(
             got,

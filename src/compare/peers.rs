@@ -164,7 +164,9 @@ const DEFS: &[Def] = &[
         ours: Ours::SquashfsGzip9,
         argv: |t, f, out| {
             let mut v = os([t.as_os_str()]);
-            v.extend(os(["-q", "-c", "gzip", "-X", "level=9", "-b", "131072", "-j"]));
+            v.extend(os([
+                "-q", "-c", "gzip", "-X", "level=9", "-b", "131072", "-j",
+            ]));
             v.push(f.jobs.to_string().into());
             v.push(out.into());
             v
@@ -331,7 +333,12 @@ const DEFS: &[Def] = &[
             let mut v = os([t.as_os_str()]);
             v.push("-C".into());
             v.push(f.tree.clone().into());
-            v.extend(os(["--format=pax", "--sort=name", "--numeric-owner", "-cf"]));
+            v.extend(os([
+                "--format=pax",
+                "--sort=name",
+                "--numeric-owner",
+                "-cf",
+            ]));
             v.push(out.into());
             v.push(".".into());
             v
@@ -444,7 +451,15 @@ impl Job {
         let out_file = dir.join("out");
         let argv: Vec<OsString> = argv
             .into_iter()
-            .map(|a| if a == "@OUT@" { out_file.clone().into() } else if a == "@DIR@" { dir.into() } else { a })
+            .map(|a| {
+                if a == "@OUT@" {
+                    out_file.clone().into()
+                } else if a == "@DIR@" {
+                    dir.into()
+                } else {
+                    a
+                }
+            })
             .collect();
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
@@ -453,7 +468,9 @@ impl Job {
             .stderr(Stdio::piped());
         match &self.stdin {
             Some(p) => {
-                cmd.stdin(std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?);
+                cmd.stdin(
+                    std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+                );
             }
             None => {
                 cmd.stdin(Stdio::null());
@@ -483,7 +500,11 @@ impl Job {
             }
             match sizes.as_slice() {
                 [one] => *one,
-                _ => bail!("expected one image in {}, found {}", dir.display(), sizes.len()),
+                _ => bail!(
+                    "expected one image in {}, found {}",
+                    dir.display(),
+                    sizes.len()
+                ),
             }
         };
         if gnu_time {
@@ -689,17 +710,26 @@ impl Plan {
         }
 
         let mut peers = Vec::new();
-        for def in DEFS.iter().filter(|d| setup.formats.contains(&d.ours.format())) {
+        for def in DEFS
+            .iter()
+            .filter(|d| setup.formats.contains(&d.ours.format()))
+        {
             let found = which(def.tool);
-            let version = found.as_deref().and_then(|t| version_of(t, def.version_args));
+            let version = found
+                .as_deref()
+                .and_then(|t| version_of(t, def.version_args));
             let missing = match (&found, &version, def.version_must) {
                 (None, _, _) => Some(format!(
                     "{} not found on PATH (Debian package {})",
                     def.tool, def.package
                 )),
-                (Some(t), v, Some(word)) if !v.as_deref().unwrap_or("").contains(word) => Some(
-                    format!("{} is not {word} ({})", t.display(), v.as_deref().unwrap_or("?")),
-                ),
+                (Some(t), v, Some(word)) if !v.as_deref().unwrap_or("").contains(word) => {
+                    Some(format!(
+                        "{} is not {word} ({})",
+                        t.display(),
+                        v.as_deref().unwrap_or("?")
+                    ))
+                }
                 _ => None,
             };
             if setup.talk {
@@ -709,7 +739,11 @@ impl Plan {
                         "peer {}: {} ({})",
                         def.name,
                         version.as_deref().unwrap_or("version unknown"),
-                        found.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                        found
+                            .as_deref()
+                            .map(Path::display)
+                            .map(|d| d.to_string())
+                            .unwrap_or_default()
                     ),
                 }
             }
@@ -732,7 +766,10 @@ impl Plan {
             }
             if needs(Reads::Tree) {
                 if setup.talk {
-                    eprintln!("extracting {} for the peers that read a tree (untimed)", input.display());
+                    eprintln!(
+                        "extracting {} for the peers that read a tree (untimed)",
+                        input.display()
+                    );
                 }
                 match extract(&input, &facts.tree, work.path()) {
                     Ok(state) => fakeroot_state = state,
@@ -1017,7 +1054,20 @@ pub fn write_table(out: &mut impl Write, rows: &[PeerRow], runs: usize) -> io::R
     writeln!(
         out,
         "{:<12} {:<8} {:<20} {:>8} {:>8} {:>8} {:>12} {:>8} | {:>8} {:>12} {:>8} | {:>7} {:>7} {:>7}",
-        "peer", "format", "settings", "s", "min s", "max s", "size", "RSS MiB", "ours s", "ours size", "RSS MiB", "x time", "x size", "x RSS"
+        "peer",
+        "format",
+        "settings",
+        "s",
+        "min s",
+        "max s",
+        "size",
+        "RSS MiB",
+        "ours s",
+        "ours size",
+        "RSS MiB",
+        "x time",
+        "x size",
+        "x RSS"
     )?;
     for r in rows {
         write!(out, "{:<12} {:<8} {:<20}", r.name, r.format, r.settings)?;
@@ -1041,7 +1091,8 @@ pub fn write_table(out: &mut impl Write, rows: &[PeerRow], runs: usize) -> io::R
             r.size.map_or_else(|| "-".to_owned(), |s| s.to_string()),
             rss_text(r.peak_rss_kib),
             secs(r.ours_build_s),
-            r.ours_size.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            r.ours_size
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             rss_text(r.ours_peak_rss_kib),
             ratio_text(r.time_x),
             ratio_text(r.size_x),

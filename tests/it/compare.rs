@@ -339,10 +339,15 @@ fn runs_report_the_median_with_min_and_max() {
     }
     // The table gains the min and max columns.
     let table = run(rootforge()
-        .args(["compare", "-q", "-f", "tar", "--comp", "none", "--runs", "2"])
+        .args([
+            "compare", "-q", "-f", "tar", "--comp", "none", "--runs", "2",
+        ])
         .arg(tiny_corpus()));
     let table = String::from_utf8(table).unwrap();
-    assert!(table.contains("min s") && table.contains("max s"), "{table}");
+    assert!(
+        table.contains("min s") && table.contains("max s"),
+        "{table}"
+    );
     assert!(table.contains("2 run(s) each"), "{table}");
 
     let out = rootforge()
@@ -367,7 +372,14 @@ fn csv(text: &str) -> Vec<Vec<String>> {
 fn csv_has_one_line_per_row_under_a_fixed_header() {
     let input = tiny_corpus();
     let out = run(rootforge()
-        .args(["compare", "--csv", "-f", "cpio,squashfs", "--comp", "none,gzip"])
+        .args([
+            "compare",
+            "--csv",
+            "-f",
+            "cpio,squashfs",
+            "--comp",
+            "none,gzip",
+        ])
         .arg(&input));
     let text = String::from_utf8(out).unwrap();
     let lines = csv(&text);
@@ -425,7 +437,13 @@ fn peers_run_beside_rootforge_build_and_missing_ones_are_listed() {
     let peers = report["peers"].as_array().unwrap();
     let status: Vec<String> = peers
         .iter()
-        .map(|p| format!("{} {}", p["name"].as_str().unwrap(), p["status"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["status"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         status,
@@ -447,7 +465,10 @@ fn peers_run_beside_rootforge_build_and_missing_ones_are_listed() {
     };
     for p in peers {
         if p["status"] == "missing" {
-            assert!(p["error"].as_str().unwrap().contains("not found on PATH"), "{p}");
+            assert!(
+                p["error"].as_str().unwrap().contains("not found on PATH"),
+                "{p}"
+            );
             assert!(p["size"].is_null() && p["build_s"].is_null(), "{p}");
             assert!(p["version"].is_null(), "{p}");
             continue;
@@ -459,8 +480,14 @@ fn peers_run_beside_rootforge_build_and_missing_ones_are_listed() {
         let ours_cmd = p["ours_command"].as_str().unwrap();
         assert!(ours_cmd.contains(" build -q "), "{ours_cmd}");
         let get = |k: &str| p[k].as_f64().unwrap_or_else(|| panic!("{k}: {p}"));
-        assert!((get("time_x") - get("build_s") / get("ours_build_s")).abs() < 1e-9, "{p}");
-        assert!((get("size_x") - get("size") / get("ours_size")).abs() < 1e-9, "{p}");
+        assert!(
+            (get("time_x") - get("build_s") / get("ours_build_s")).abs() < 1e-9,
+            "{p}"
+        );
+        assert!(
+            (get("size_x") - get("size") / get("ours_size")).abs() < 1e-9,
+            "{p}"
+        );
         assert!(
             (get("rss_x") - get("peak_rss_kib") / get("ours_peak_rss_kib")).abs() < 1e-9,
             "{p}"
@@ -477,10 +504,16 @@ fn peers_run_beside_rootforge_build_and_missing_ones_are_listed() {
         assert_eq!(p["ours_size"], r["size"], "{peer}");
     }
     let mks = peers.iter().find(|p| p["name"] == "mksquashfs").unwrap();
-    assert!(mks["version"].as_str().unwrap().starts_with("mksquashfs"), "{mks}");
+    assert!(
+        mks["version"].as_str().unwrap().starts_with("mksquashfs"),
+        "{mks}"
+    );
     assert_eq!(mks["settings"], "gzip 9, 128K blocks");
     let versions = report["versions"].to_string();
-    assert!(versions.contains("GNU tar") && versions.contains("GNU cpio"), "{versions}");
+    assert!(
+        versions.contains("GNU tar") && versions.contains("GNU cpio"),
+        "{versions}"
+    );
 
     // The plot: rootforge dots and the peers' hollow squares (plus one of
     // each in the legend), the machine in the caption.
@@ -496,7 +529,10 @@ fn peers_run_beside_rootforge_build_and_missing_ones_are_listed() {
         .arg(&input));
     let table = String::from_utf8(table).unwrap();
     assert!(table.contains("bsdtar pax   tar"), "{table}");
-    assert!(table.contains("missing: bsdtar not found on PATH"), "{table}");
+    assert!(
+        table.contains("missing: bsdtar not found on PATH"),
+        "{table}"
+    );
     assert!(table.contains("tar (GNU tar)"), "{table}");
 }
 
