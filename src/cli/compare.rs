@@ -30,8 +30,8 @@ pub struct CompareArgs {
     /// takes them.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub levels: Vec<u32>,
-    /// Also build at these block sizes, comma separated (squashfs; ext
-    /// where 1K, 2K or 4K).
+    /// Also build at these block sizes, comma separated (squashfs where a
+    /// power of two from 4K to 1M; ext where 1K, 2K or 4K).
     #[arg(long, alias = "squashfs-block-sizes", value_name = "LIST", value_delimiter = ',', value_parser = parse_size)]
     pub block_sizes: Vec<u64>,
     /// Build every variant N times, round robin, and report the median,

@@ -451,7 +451,8 @@ mod tests {
     #[test]
     fn captions_wrap_between_items() {
         let lines = ["aaaa; bbbb; cccc".to_owned(), "dd".to_owned()];
-        assert_eq!(wrap(&lines, 11), ["aaaa; bbbb;", "cccc", "dd"]);
+        assert_eq!(wrap(&lines, 12), ["aaaa; bbbb;", "cccc", "dd"]);
+        assert_eq!(wrap(&lines, 11), ["aaaa;", "bbbb; cccc", "dd"]);
         assert_eq!(wrap(&lines, 100), ["aaaa; bbbb; cccc", "dd"]);
     }
 

@@ -179,7 +179,13 @@ pub(super) fn compare(blocks: &[u32]) -> Vec<super::CompareRow> {
                     .map(|&bs| (bs, true)),
             );
         }
-        sizes.extend(blocks.iter().map(|&bs| (bs, false)));
+        // The sizes squashfs takes: powers of two from 4K to 1M.
+        sizes.extend(
+            blocks
+                .iter()
+                .filter(|bs| bs.is_power_of_two() && (4096..=1 << 20).contains(*bs))
+                .map(|&bs| (bs, false)),
+        );
         for (bs, full_only) in sizes {
             let mut row = super::CompareRow::plain(comp.name());
             row.level = (comp != Comp::None).then_some(comp.default_level());
