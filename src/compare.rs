@@ -8,7 +8,7 @@
 //! only as long as their read back. With `--runs N` every variant is built
 //! N times, round robin, and the median, min and max are reported; with
 //! `--peers` the installed peer tools run on the same input beside
-//! `rootforge build` processes with the same settings ([`peers`]).
+//! `rootforge build` processes with the same settings (the `peers` module).
 
 mod peers;
 mod plot;
