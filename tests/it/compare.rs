@@ -540,3 +540,41 @@ fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
+
+/// SIGINT while the peers run removes the scratch directory (the extracted
+/// tree and the outputs) before exiting as the signal would.
+#[test]
+fn an_interrupted_peer_run_leaves_no_scratch_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = rootforge()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "compare", "-q", "--peers", "--runs", "1000", "-f", "tar", "--comp", "none",
+        ])
+        .arg(tiny_corpus())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the peers' first outputs: the scratch space is in use.
+    let busy = || {
+        std::fs::read_dir(tmp.path()).unwrap().any(|e| {
+            let p = e.unwrap().path();
+            p.join("tree").is_dir() && std::fs::read_dir(&p).unwrap().count() > 1
+        })
+    };
+    while !busy() {
+        assert!(child.try_wait().unwrap().is_none(), "compare ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    run(Command::new("kill").args(["-INT", &pid]));
+    let status = child.wait().unwrap();
+    // Killed by the signal, or exited as a shell reports it (128 + 2).
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    assert!(
+        signal == Some(2) || status.code() == Some(130),
+        "{status:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
