@@ -1,5 +1,7 @@
 //! `rootforge compare --plot`: image size against build time as a
-//! self-contained SVG scatter plot, one labelled point per image.
+//! self-contained SVG scatter plot, one labelled point per image: rootforge's
+//! filled circles, peer tools' hollow squares, a caption of the machine and
+//! versions under it.
 
 use std::fmt::Write as _;
 
@@ -8,11 +10,13 @@ use std::fmt::Write as _;
 pub struct Point {
     pub label: String,
     /// The format: points of one group share a colour.
-    pub group: &'static str,
+    pub group: String,
     /// Build time, seconds.
     pub x: f64,
     /// Image size, MiB.
     pub y: f64,
+    /// A peer tool's point (a hollow square), not rootforge's (a dot).
+    pub peer: bool,
 }
 
 const WIDTH: f64 = 1000.0;
@@ -21,6 +25,8 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
+/// Each caption line's height under the plot.
+const CAPTION_LINE: f64 = 15.0;
 const FONT: f64 = 11.0;
 /// A rough advance per character at `FONT` in a sans-serif face, for
 /// keeping labels apart.
@@ -201,20 +207,42 @@ fn place_label(x: f64, y: f64, w: f64, area: &Box2, placed: &[Box2]) -> Box2 {
         .unwrap_or_else(|| at(right, 0.0))
 }
 
-/// The plot of `points` under `title`.
-pub fn svg(title: &str, points: &[Point]) -> String {
+/// `lines` broken after `; ` to hold at most `max` characters where they can.
+fn wrap(lines: &[String], max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in lines {
+        let mut cur = String::new();
+        for part in line.split_inclusive("; ") {
+            if !cur.is_empty() && cur.chars().count() + part.chars().count() > max {
+                out.push(cur.trim_end().to_owned());
+                cur = String::new();
+            }
+            cur.push_str(part);
+        }
+        if !cur.is_empty() {
+            out.push(cur.trim_end().to_owned());
+        }
+    }
+    out
+}
+
+/// The plot of `points` under `title`, with `caption` lines below.
+pub fn svg(title: &str, caption: &[String], points: &[Point]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
+    let caption = wrap(caption, ((WIDTH - LEFT - 10.0) / CHAR_WIDTH) as usize);
+    let full_h = HEIGHT + CAPTION_LINE * caption.len() as f64 + 6.0;
+    let any_peer = points.iter().any(|p| p.peer);
     let xs: Vec<f64> = points.iter().map(|p| p.x).collect();
     let scale = Scale::new(&xs);
     let y_max = nice_max(points.iter().map(|p| p.y).fold(0.0, f64::max));
     let px = |x: f64| LEFT + scale.fraction(x) * plot_w;
     let py = |y: f64| TOP + plot_h - y / y_max * plot_h;
 
-    let mut groups: Vec<&'static str> = Vec::new();
+    let mut groups: Vec<&str> = Vec::new();
     for p in points {
-        if !groups.contains(&p.group) {
-            groups.push(p.group);
+        if !groups.contains(&p.group.as_str()) {
+            groups.push(&p.group);
         }
     }
     let colour = |g: &str| {
@@ -225,12 +253,20 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="{FONT}">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{full_h}" viewBox="0 0 {WIDTH} {full_h}" font-family="sans-serif" font-size="{FONT}">"#
     );
     let _ = writeln!(
         s,
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+        r#"<rect width="{WIDTH}" height="{full_h}" fill="white"/>"#
     );
+    for (i, line) in caption.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="{:.1}" fill="#444">{}</text>"##,
+            HEIGHT + CAPTION_LINE * i as f64,
+            escape(line)
+        );
+    }
     let _ = writeln!(
         s,
         r#"<text x="{}" y="28" text-anchor="middle" font-size="16">{}</text>"#,
@@ -281,12 +317,13 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     );
 
     // The legend takes the top right corner; labels keep out of it.
-    let legend_w = 90.0;
+    let legend_w = if any_peer { 110.0 } else { 90.0 };
+    let styles = if any_peer { 2.0 } else { 0.0 };
     let legend = Box2 {
         x0: LEFT + plot_w - legend_w - 8.0,
         y0: TOP + 8.0,
         x1: LEFT + plot_w - 8.0,
-        y1: TOP + 8.0 + 16.0 * groups.len() as f64 + 6.0,
+        y1: TOP + 8.0 + 16.0 * (groups.len() as f64 + styles) + 6.0,
     };
     let _ = writeln!(
         s,
@@ -305,6 +342,24 @@ pub fn svg(title: &str, points: &[Point]) -> String {
             colour(g),
             legend.x0 + 24.0,
             y
+        );
+    }
+    if any_peer {
+        let y = legend.y0 + 14.0 + 16.0 * groups.len() as f64;
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#555"/><text x="{:.1}" y="{y:.1}">rootforge</text>"##,
+            legend.x0 + 13.0,
+            y - 4.0,
+            legend.x0 + 24.0
+        );
+        let y = y + 16.0;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="{:.1}" width="9" height="9" fill="white" stroke="#555" stroke-width="2"/><text x="{:.1}" y="{y:.1}">peer tool</text>"##,
+            legend.x0 + 8.5,
+            y - 8.5,
+            legend.x0 + 24.0
         );
     }
 
@@ -326,14 +381,27 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     };
     let mut labels = String::new();
     for (p, &(x, y)) in points.iter().zip(&dots) {
-        let _ = writeln!(
-            s,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {:.2} MiB in {:.3} s</title></circle>"#,
-            colour(p.group),
-            escape(&p.label),
-            p.y,
-            p.x
-        );
+        if p.peer {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{:.1}" y="{:.1}" width="9" height="9" fill="white" stroke="{}" stroke-width="2"><title>{}: {:.2} MiB in {:.3} s</title></rect>"#,
+                x - 4.5,
+                y - 4.5,
+                colour(&p.group),
+                escape(&p.label),
+                p.y,
+                p.x
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {:.2} MiB in {:.3} s</title></circle>"#,
+                colour(&p.group),
+                escape(&p.label),
+                p.y,
+                p.x
+            );
+        }
         let w = CHAR_WIDTH * p.label.chars().count() as f64;
         let b = place_label(x, y, w, &area, &placed);
         placed.push(b);
@@ -381,25 +449,38 @@ mod tests {
     }
 
     #[test]
+    fn captions_wrap_between_items() {
+        let lines = ["aaaa; bbbb; cccc".to_owned(), "dd".to_owned()];
+        assert_eq!(wrap(&lines, 12), ["aaaa; bbbb;", "cccc", "dd"]);
+        assert_eq!(wrap(&lines, 11), ["aaaa;", "bbbb; cccc", "dd"]);
+        assert_eq!(wrap(&lines, 100), ["aaaa; bbbb; cccc", "dd"]);
+    }
+
+    #[test]
     fn one_circle_per_point_and_escaped_text() {
         let points = [
             Point {
                 label: "cpio gzip".into(),
-                group: "cpio",
+                group: "cpio".into(),
                 x: 0.5,
                 y: 10.0,
+                peer: false,
             },
             Point {
                 label: "tar <none>".into(),
-                group: "tar",
+                group: "tar".into(),
                 x: 0.1,
                 y: 20.0,
+                peer: true,
             },
         ];
-        let svg = svg("a & b", &points);
+        let svg = svg("a & b", &["2 CPUs <x>".to_owned()], &points);
         assert!(svg.starts_with("<svg "));
         assert!(svg.trim_end().ends_with("</svg>"));
+        // One dot and one square, plus the legend's one of each.
         assert_eq!(svg.matches("<circle ").count(), 2);
+        assert_eq!(svg.matches("stroke-width=\"2\"").count(), 2);
+        assert!(svg.contains("2 CPUs &lt;x&gt;"));
         assert!(svg.contains("a &amp; b"));
         assert!(svg.contains("tar &lt;none&gt;"));
     }

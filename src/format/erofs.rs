@@ -130,6 +130,8 @@ pub(super) fn compare(_: &[u32]) -> Vec<super::CompareRow> {
             let mut row = super::CompareRow::plain(comp.name());
             row.level = (comp != Comp::None).then_some(comp.default_level());
             row.block_size = Some(pcl);
+            // The quick matrix has one pcluster size; --all the big one too.
+            row.full_only = pcl != COMPARE_PCLUSTERS[0];
             row.options.erofs.compress = Some(comp);
             row.options.erofs.pcluster_size = Some(u64::from(pcl));
             out.push(row);

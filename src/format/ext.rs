@@ -248,22 +248,31 @@ pub(super) fn sniff_ext4(head: &[u8]) -> bool {
     variant_of(head) == Some(Variant::Ext4)
 }
 
-fn compare_rows(sizes: &[u32]) -> Vec<super::CompareRow> {
-    sizes
-        .iter()
-        .map(|&bs| {
-            let mut row = super::CompareRow::plain("none");
-            row.block_size = Some(bs);
-            row.options.ext.block_size = Some(u64::from(bs));
-            row
-        })
-        .collect()
+/// 4K blocks, 1K too with `--all` (`full`), and every size of `blocks`
+/// (`compare --block-sizes`) that ext takes.
+fn compare_rows(full: &[u32], blocks: &[u32]) -> Vec<super::CompareRow> {
+    let row = |bs: u32, full_only| {
+        let mut row = super::CompareRow::plain("none");
+        row.block_size = Some(bs);
+        row.options.ext.block_size = Some(u64::from(bs));
+        row.full_only = full_only;
+        row
+    };
+    let mut out = vec![row(4096, false)];
+    out.extend(full.iter().map(|&bs| row(bs, true)));
+    out.extend(
+        blocks
+            .iter()
+            .filter(|bs| [1024, 2048, 4096].contains(*bs))
+            .map(|&bs| row(bs, false)),
+    );
+    out
 }
 
-pub(super) fn compare_4k(_: &[u32]) -> Vec<super::CompareRow> {
-    compare_rows(&[4096])
+pub(super) fn compare_4k(blocks: &[u32]) -> Vec<super::CompareRow> {
+    compare_rows(&[], blocks)
 }
 
-pub(super) fn compare_1k_4k(_: &[u32]) -> Vec<super::CompareRow> {
-    compare_rows(&[1024, 4096])
+pub(super) fn compare_1k_4k(blocks: &[u32]) -> Vec<super::CompareRow> {
+    compare_rows(&[1024], blocks)
 }

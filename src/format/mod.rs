@@ -89,6 +89,13 @@ pub struct CompareRow {
     pub options: FormatOptions,
     /// The outer compression.
     pub outer: crate::compress::Compression,
+    /// Only in `compare --all`, not in the quick default matrix.
+    pub full_only: bool,
+    /// Sets the row's compressor level for `compare --levels` (the level
+    /// column and the options alike), false when the compressor does not
+    /// take that level; `None` when the row has no level to set. Rows with
+    /// an outer compression are re-levelled by `compare` itself.
+    pub relevel: Option<fn(&mut CompareRow, u32) -> bool>,
 }
 
 impl CompareRow {
@@ -100,21 +107,43 @@ impl CompareRow {
             block_size: None,
             options: FormatOptions::default(),
             outer: crate::compress::Compression::None,
+            full_only: false,
+            relevel: None,
         }
     }
 }
 
-/// cpio and tar: uncompressed and every outer compressor.
+/// The level the compressor's own command-line tool uses when given none
+/// (`gzip`, `xz`, `zstd`...): the quick default matrix's, since Buildroot's
+/// (9, zstd 19) take minutes on a real rootfs. lz4 and lzo have one encoder
+/// here whatever the level, so they keep Buildroot's.
+fn tool_level(c: crate::compress::Compression) -> u32 {
+    use crate::compress::Compression;
+    match c {
+        Compression::Gzip | Compression::Lzma | Compression::Xz => 6,
+        Compression::Zstd => 3,
+        _ => c.default_level(),
+    }
+}
+
+/// cpio and tar: uncompressed and every outer compressor, at its tool's
+/// default level and (`--all`) at Buildroot's.
 fn outer_rows(_: &[u32]) -> Vec<CompareRow> {
     use crate::compress::Compression;
-    Compression::ALL
-        .into_iter()
-        .map(|c| CompareRow {
-            level: (c != Compression::None).then(|| c.default_level()),
+    let mut out = Vec::new();
+    for c in Compression::ALL {
+        let row = |level: u32, full_only| CompareRow {
+            level: (c != Compression::None).then_some(level),
             outer: c,
+            full_only,
             ..CompareRow::plain(c.name())
-        })
-        .collect()
+        };
+        out.push(row(tool_level(c), false));
+        if tool_level(c) != c.default_level() {
+            out.push(row(c.default_level(), true));
+        }
+    }
+    out
 }
 
 impl fmt::Debug for Spec {

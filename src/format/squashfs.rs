@@ -164,25 +164,51 @@ const COMPARE_SWEEP: ([Comp; 3], [u32; 4]) = (
     [64 << 10, 128 << 10, 256 << 10, 1 << 20],
 );
 
+/// Every compressor at its default level and 128K blocks; with `--all`
+/// the sweep's sizes too, and every size of `blocks` (`--block-sizes`).
 pub(super) fn compare(blocks: &[u32]) -> Vec<super::CompareRow> {
     let (sweep_comps, sweep_sizes) = COMPARE_SWEEP;
     let mut out = Vec::new();
     for comp in Comp::ALL {
-        let sizes: &[u32] = if !blocks.is_empty() {
+        let mut sizes: Vec<(u32, bool)> = vec![(COMPARE_BLOCK, false)];
+        if sweep_comps.contains(&comp) {
+            sizes.extend(
+                sweep_sizes
+                    .iter()
+                    .filter(|&&bs| bs != COMPARE_BLOCK)
+                    .map(|&bs| (bs, true)),
+            );
+        }
+        // The sizes squashfs takes: powers of two from 4K to 1M.
+        sizes.extend(
             blocks
-        } else if sweep_comps.contains(&comp) {
-            &sweep_sizes
-        } else {
-            &[COMPARE_BLOCK]
-        };
-        for &bs in sizes {
+                .iter()
+                .filter(|bs| bs.is_power_of_two() && (4096..=1 << 20).contains(*bs))
+                .map(|&bs| (bs, false)),
+        );
+        for (bs, full_only) in sizes {
             let mut row = super::CompareRow::plain(comp.name());
             row.level = (comp != Comp::None).then_some(comp.default_level());
             row.block_size = Some(bs);
+            row.full_only = full_only;
             row.options.squashfs.comp = Some(comp);
             row.options.squashfs.block_size = Some(u64::from(bs));
+            row.relevel = Some(relevel);
             out.push(row);
         }
     }
     out
+}
+
+/// `compare --levels`: the level, if the row's compressor takes it.
+fn relevel(row: &mut super::CompareRow, level: u32) -> bool {
+    let Some(comp) = row.options.squashfs.comp else {
+        return false;
+    };
+    if comp == Comp::None || !comp.levels().contains(&level) {
+        return false;
+    }
+    row.level = Some(level);
+    row.options.squashfs.level = Some(level);
+    true
 }
