@@ -42,13 +42,37 @@ fn install_handler() {
                     .unwrap_or_else(PoisonError::into_inner)
                     .drain(..)
                 {
-                    let _ = std::fs::remove_file(path);
+                    remove(&path);
                 }
                 let _ = signal_hook::low_level::emulate_default_handler(signal);
                 std::process::exit(128 + signal);
             }
         });
     });
+}
+
+/// Removes a doomed file, or a doomed directory and everything in it. The
+/// children that got the same signal may still be writing there: a
+/// directory is tried again until it is gone, a few times.
+fn remove(path: &Path) {
+    if !path.is_dir() {
+        let _ = std::fs::remove_file(path);
+        return;
+    }
+    for _ in 0..20 {
+        if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Removes the scratch directory `dir` if a SIGINT, SIGTERM or SIGHUP
+/// ends the process (`compare --peers`' extracted tree), through the one
+/// handler every staged file shares.
+pub(crate) fn remove_on_signal(dir: &Path) {
+    install_handler();
+    doom(dir);
 }
 
 fn doom(path: &Path) {

@@ -689,7 +689,7 @@ impl Plan {
             .prefix("rootforge-compare-")
             .tempdir()
             .context("making a scratch directory for --peers")?;
-        remove_on_signal(work.path());
+        crate::staged::remove_on_signal(work.path());
         // The tarball's size plus 30%, as benches/peers.sh; at least 16 MiB,
         // room for mke2fs's journal on a tiny tree.
         let ext_mib = (setup.baseline * 13 / 10 / (1 << 20) + 1).max(16);
@@ -958,23 +958,6 @@ impl Plan {
         }
         rows
     }
-}
-
-/// Removes `dir` (the extracted tree, the peers' outputs) on SIGINT,
-/// SIGTERM and SIGHUP, then exits as the signal would have.
-fn remove_on_signal(dir: &Path) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return;
-    };
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let _ = std::fs::remove_dir_all(&dir);
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
-            std::process::exit(128 + signal);
-        }
-    });
 }
 
 /// Extracts `tarball` into `tree` with GNU tar: as root, or under fakeroot

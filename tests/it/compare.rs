@@ -256,8 +256,15 @@ fn the_default_matrix_is_one_row_per_compressor() {
     let report = compare_report(&tiny_corpus(), &[]);
     let rows = report["rows"].as_array().unwrap();
     let mut want = Vec::new();
-    for f in ["cpio", "ext2", "ext3", "ext4", "iso9660", "squashfs", "tar"] {
+    for f in [
+        "cpio", "erofs", "ext2", "ext3", "ext4", "iso9660", "squashfs", "tar",
+    ] {
         match f {
+            "erofs" => {
+                for c in ["none -", "lz4 0", "lz4hc 9", "zstd 3", "deflate 1"] {
+                    want.push(format!("{f} {c} 4096"));
+                }
+            }
             "cpio" | "tar" => {
                 for c in [
                     "none -", "gzip 6", "bzip2 9", "lz4 9", "lzma 6", "lzo 9", "xz 6", "zstd 3",
@@ -299,7 +306,8 @@ fn the_default_matrix_is_one_row_per_compressor() {
 fn all_is_the_full_matrix() {
     let input = tiny_corpus();
     let all = columns(&compare_json(&input, &["--all", "-q"]));
-    assert_eq!(all.len(), 45, "{all:#?}");
+    // 45, and erofs's 4 compressors at 4K and 64K pclusters and none.
+    assert_eq!(all.len(), 54, "{all:#?}");
     let quick = columns(&compare_json(&input, &["-q"]));
     for row in &quick {
         assert!(all.contains(row), "{row} is not in --all");
